@@ -1,0 +1,43 @@
+"""App factory and lifespan: the store is opened and the coverage index built once per process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gridmap.api import docs, errors
+from gridmap.api.routers import admin, areas, health, lookup
+from gridmap.bootstrap import open_configured_store
+from gridmap.coverage.live import LiveCoverage
+from gridmap.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_configured_store(settings)
+        app.state.settings = settings
+        app.state.store = store
+        app.state.coverage = LiveCoverage(store)
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = FastAPI(
+        title="gridmap",
+        summary="网格化服务管理：谁负责这个地点",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    errors.register(app)
+    docs.register(app)
+    for router in (health.router, lookup.router, areas.router, admin.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,28 @@
+"""One place that turns domain errors into HTTP answers: ``{"error", "detail", "problems"?}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from gridmap.errors import GridmapError
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc if part not in ("query", "body", "path"))
+
+
+def register(app: FastAPI) -> None:
+    @app.exception_handler(GridmapError)
+    async def domain_error(request: Request, exc: GridmapError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": _where(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        fields = "、".join(p["field"] for p in problems if p["field"]) or "请求"
+        return JSONResponse(
+            {"error": "invalid_input", "detail": f"请求参数有误：{fields}", "problems": problems},
+            status_code=422,
+        )

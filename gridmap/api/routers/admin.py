@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from gridmap.api.deps import AdminDep, StoreDep
+from gridmap.importer import import_upload
+from gridmap.models import ImportAnswer
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])
+
+
+@router.post(
+    "/import",
+    response_model=ImportAnswer,
+    summary="导入数据包（请求体为 GeoPackage 文件或 zip 压缩的数据包目录）",
+    responses={422: {"description": "数据包有错误：列出全部问题，未写入任何数据"}},
+)
+async def import_package(
+    request: Request,
+    store: StoreDep,
+    source_crs: Annotated[str | None, Query(description="覆盖文件自带坐标系，如 EPSG:4490 或 gcj02")] = None,
+) -> dict[str, Any]:
+    body = await request.body()
+    report = await run_in_threadpool(import_upload, store, body, source_crs=source_crs)
+    await run_in_threadpool(request.app.state.coverage.reload)
+    return report.to_dict()

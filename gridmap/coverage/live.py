@@ -1,0 +1,43 @@
+"""The current ``Coverage`` of a store, rebuilt when the store's content changes.
+
+An import through the API rebuilds at once; an import by another process (the CLI, another
+server worker) is noticed by a revision check at most every ``check_interval`` seconds, so a
+running server never answers from a package that was replaced long ago.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from gridmap.coverage.service import Coverage
+from gridmap.store.base import Store
+
+
+class LiveCoverage:
+    def __init__(self, store: Store, *, check_interval: float = 1.0) -> None:
+        self.store = store
+        self.check_interval = check_interval
+        self._lock = threading.Lock()
+        self._checked_at = 0.0
+        self._coverage = self._build()
+
+    def _build(self) -> Coverage:
+        revision = self.store.revision()
+        self._checked_at = time.monotonic()
+        return Coverage.from_layers(self.store.read_layers(), revision=revision)
+
+    def get(self) -> Coverage:
+        if time.monotonic() - self._checked_at < self.check_interval:
+            return self._coverage
+        with self._lock:
+            if time.monotonic() - self._checked_at >= self.check_interval:
+                self._checked_at = time.monotonic()
+                if self.store.revision() != self._coverage.revision:
+                    self._coverage = self._build()
+        return self._coverage
+
+    def reload(self) -> Coverage:
+        with self._lock:
+            self._coverage = self._build()
+        return self._coverage

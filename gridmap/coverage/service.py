@@ -1,0 +1,213 @@
+"""Who covers a point: grid, community, town, county, workers, nearest station, police precinct.
+
+``Coverage`` is built once from the store (at start-up and after each import) and then answers
+from memory. Each grid's answer fragments are prepared at build time so a lookup is an index
+probe plus a dictionary copy.
+
+Edge rule: a point on an edge or vertex shared by several grids is covered by each of them
+(boundary-inclusive, like ``covers``); the answer is the one with the smallest grid code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from numpy.typing import ArrayLike, NDArray
+
+from gridmap.coverage.index import PolygonIndex
+from gridmap.errors import InvalidInput, NotFound
+from gridmap.geo import WGS84, metric_crs
+
+ROLE_ORDER = {"网格长": 0, "专职网格员": 1, "兼职网格员": 2, "社区民警": 3}
+"""Order in which workers are listed: the person to call first comes first."""
+
+Frame = gpd.GeoDataFrame | pd.DataFrame
+
+
+def check_point(lon: float, lat: float) -> None:
+    """Reject coordinates a person could have mistyped, with a message that says how."""
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise InvalidInput("经纬度必须是有限数值（不能为 NaN 或无穷大）")
+    if not -180 <= lon <= 180 or not -90 <= lat <= 90:
+        hint = "；经度和纬度可能写反了" if -90 <= lon <= 90 and -180 <= lat <= 180 else ""
+        raise InvalidInput(f"坐标超出范围：经度应在 -180 到 180 之间，纬度应在 -90 到 90 之间{hint}")
+
+
+def parse_point(lon: str | None, lat: str | None) -> tuple[float, float]:
+    """Coordinates as typed into a query string, checked with messages staff understand."""
+    names = {"lon": "经度 lon", "lat": "纬度 lat"}
+    raw = {"lon": lon, "lat": lat}
+    missing = [names[k] for k, v in raw.items() if v is None or not v.strip()]
+    if missing:
+        raise InvalidInput(f"缺少{'和'.join(missing)}参数")
+    values = {}
+    for key, text in raw.items():
+        try:
+            values[key] = float(text)
+        except ValueError:
+            raise InvalidInput(f"{names[key]} 的值 {text!r} 不是数字") from None
+    check_point(values["lon"], values["lat"])
+    return values["lon"], values["lat"]
+
+
+def _ref(code: str, name: str) -> dict[str, str]:
+    return {"code": code, "name": name}
+
+
+@dataclass
+class Coverage:
+    grids: gpd.GeoDataFrame
+    regions: gpd.GeoDataFrame
+    workers: pd.DataFrame
+    stations: gpd.GeoDataFrame
+    precincts: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    revision: str | None = None
+
+    def __post_init__(self) -> None:
+        self.grids = self.grids.sort_values("code", kind="stable").reset_index(drop=True)
+        centre = self._centre()
+        self.crs = metric_crs(*centre)
+        self._to_metric = pyproj.Transformer.from_crs(WGS84, self.crs, always_xy=True)
+        self.grid_index = PolygonIndex(self.grids.geometry.values, metric_crs=self.crs)
+        self._regions = {code: row for code, row in zip(self.regions["code"], self.regions.to_dict("records"))}
+        self._level_index: dict[str, tuple[PolygonIndex, NDArray]] = {}
+        for level in ("community", "town", "county"):
+            part = self.regions[self.regions["level"] == level].sort_values("code")
+            self._level_index[level] = (
+                PolygonIndex(part.geometry.values, metric_crs=self.crs),
+                part["code"].to_numpy(),
+            )
+        precincts = self.precincts.sort_values("code").reset_index(drop=True)
+        self._precinct_index = PolygonIndex(precincts.geometry.values, metric_crs=self.crs)
+        self._precincts = [
+            {"code": c, "name": n, "phone": p} for c, n, p in precincts[["code", "name", "phone"]].itertuples(index=False)
+        ]
+        stations = self.stations.sort_values("code").reset_index(drop=True)
+        sx, sy = self._to_metric.transform(stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
+        self._station_xy = np.column_stack([sx, sy]) if len(stations) else np.empty((0, 2))
+        self._stations = [_ref(c, n) for c, n in stations[["code", "name"]].itertuples(index=False)]
+        self._workers_by_grid, self._staff_by_community = self._group_workers()
+        self._grid_answers = [self._grid_answer(i) for i in range(len(self.grids))]
+        self._grid_position = {code: i for i, code in enumerate(self.grids["code"])}
+        anchor = shapely.point_on_surface(self.buildings.geometry.values)
+        self.building_grid = self.locate_grids(shapely.get_x(anchor), shapely.get_y(anchor))
+        """Grid code of each building, by a point inside its footprint (the rule import checks)."""
+
+    @classmethod
+    def from_layers(cls, layers: Mapping[str, Frame], revision: str | None = None) -> Coverage:
+        return cls(
+            grids=layers["grids"],
+            regions=layers["regions"],
+            workers=layers["workers"],
+            stations=layers["stations"],
+            precincts=layers["precincts"],
+            buildings=layers["buildings"],
+            revision=revision,
+        )
+
+    def _centre(self) -> tuple[float, float]:
+        frames = [f for f in (self.grids, self.regions) if len(f)]
+        if not frames:
+            return (110.77, 35.14)
+        minx, miny, maxx, maxy = frames[0].total_bounds
+        return ((minx + maxx) / 2, (miny + maxy) / 2)
+
+    def _group_workers(self) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+        by_grid: dict[str, list[dict]] = {}
+        by_community: dict[str, list[dict]] = {}
+        rows = self.workers.to_dict("records")
+        rows.sort(key=lambda w: (ROLE_ORDER.get(w["role"], 9), w["code"]))
+        for w in rows:
+            entry = {"code": w["code"], "name": w["name"], "role": w["role"], "phone": w["phone"]}
+            if w["grid_code"]:
+                by_grid.setdefault(w["grid_code"], []).append(entry)
+            else:
+                by_community.setdefault(w["community_code"], []).append(entry)
+        return by_grid, by_community
+
+    def _admin_chain(self, community_code: str | None, lon: float, lat: float) -> dict[str, Any]:
+        """County, town and community refs: from the community's parents, else by polygon."""
+        chain: dict[str, Any] = {"county": None, "town": None, "community": None}
+        code = community_code
+        if code is None:
+            for level in ("community", "town", "county"):
+                index, codes = self._level_index[level]
+                hit = index.locate_one(lon, lat)
+                if hit >= 0:
+                    code = codes[hit]
+                    break
+        while code:
+            row = self._regions.get(code)
+            if row is None:
+                break
+            chain[row["level"]] = _ref(row["code"], row["name"])
+            code = row["parent_code"]
+        return chain
+
+    def _grid_answer(self, i: int) -> dict[str, Any]:
+        code, name, community = self.grids.loc[i, ["code", "name", "community_code"]]
+        return {
+            "grid": _ref(code, name),
+            "workers": self._workers_by_grid.get(code, []) + self._staff_by_community.get(community, []),
+            **self._admin_chain(community, math.nan, math.nan),
+        }
+
+    def nearest_station(self, lon: float, lat: float) -> dict[str, Any] | None:
+        if not len(self._station_xy):
+            return None
+        x, y = self._to_metric.transform(lon, lat)
+        d2 = (self._station_xy[:, 0] - x) ** 2 + (self._station_xy[:, 1] - y) ** 2
+        best = int(np.argmin(d2))
+        return {**self._stations[best], "distance_m": round(math.sqrt(float(d2[best])), 1)}
+
+    def precinct(self, lon: float, lat: float) -> dict[str, str] | None:
+        hit = self._precinct_index.locate_one(lon, lat)
+        return self._precincts[hit] if hit >= 0 else None
+
+    def lookup(self, lon: float, lat: float) -> dict[str, Any]:
+        check_point(lon, lat)
+        hit = self.grid_index.locate_one(lon, lat)
+        answer: dict[str, Any] = {"covered": hit >= 0, "lon": lon, "lat": lat}
+        if hit >= 0:
+            answer.update(self._grid_answers[hit])
+            answer["nearest_grid"] = None
+        else:
+            answer.update(self._admin_chain(None, lon, lat))
+            answer.update(grid=None, workers=[])
+            near, distance = self.grid_index.nearest(lon, lat)
+            answer["nearest_grid"] = (
+                {**_ref(*self.grids.loc[near, ["code", "name"]]), "distance_m": round(distance, 1)}
+                if near >= 0
+                else None
+            )
+        answer["station"] = self.nearest_station(lon, lat)
+        answer["precinct"] = self.precinct(lon, lat)
+        return answer
+
+    def locate_grids(self, lon: ArrayLike, lat: ArrayLike) -> NDArray[np.object_]:
+        """Grid code for each point (None outside every grid): the batch form of ``lookup``."""
+        hits = self.grid_index.locate(lon, lat)
+        codes = np.append(self.grids["code"].to_numpy(dtype=object), None)
+        return codes[hits]
+
+    def region_name(self, code: str) -> str | None:
+        row = self._regions.get(code)
+        return row["name"] if row else None
+
+    def grid_position(self, code: str) -> int:
+        try:
+            return self._grid_position[code]
+        except KeyError:
+            raise NotFound(f"网格 {code} 不存在") from None
+
+    def grid_workers(self, code: str) -> list[dict]:
+        return self._grid_answers[self.grid_position(code)]["workers"]

@@ -1,0 +1,62 @@
+"""Domain errors. Each carries the HTTP status it maps to and a message meant for staff (Chinese).
+
+The API registers one handler for the base class; the CLI prints ``message`` to stderr and
+exits non-zero. Nothing here knows about FastAPI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GridmapError(Exception):
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "detail": self.message}
+        if self.details is not None:
+            body["problems"] = self.details
+        return body
+
+
+class NotFound(GridmapError):
+    status_code = 404
+    code = "not_found"
+
+
+class InvalidInput(GridmapError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class ImportRejected(GridmapError):
+    """The data package has errors; nothing was written."""
+
+    status_code = 422
+    code = "import_rejected"
+
+
+class PackageUnreadable(GridmapError):
+    status_code = 422
+    code = "package_unreadable"
+
+
+class Unauthorized(GridmapError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(GridmapError):
+    status_code = 403
+    code = "forbidden"
+
+
+class StoreUnavailable(GridmapError):
+    status_code = 503
+    code = "store_unavailable"

@@ -1,0 +1,72 @@
+"""Response schemas, for the OpenAPI document and for clients; answers are built as plain dicts."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class Ref(BaseModel):
+    code: str
+    name: str
+
+
+class Worker(BaseModel):
+    code: str
+    name: str
+    role: str
+    phone: str
+
+
+class StationRef(Ref):
+    distance_m: float
+
+
+class Precinct(Ref):
+    phone: str
+
+
+class NearestGrid(Ref):
+    distance_m: float
+
+
+class LookupAnswer(BaseModel):
+    covered: bool
+    lon: float
+    lat: float
+    county: Ref | None
+    town: Ref | None
+    community: Ref | None
+    grid: Ref | None
+    workers: list[Worker]
+    station: StationRef | None
+    precinct: Precinct | None
+    nearest_grid: NearestGrid | None
+
+
+class Community(Ref):
+    town: Ref
+    grid_count: int
+    building_count: int
+    households: int
+    population: int
+
+
+class Health(BaseModel):
+    status: str
+    revision: str | None
+    grids: int
+
+
+class ImportProblem(BaseModel):
+    severity: str
+    layer: str
+    code: str | None
+    message: str
+    field: str | None = None
+
+
+class ImportAnswer(BaseModel):
+    revision: str
+    counts: dict[str, int]
+    unchanged: bool
+    warnings: list[ImportProblem]
