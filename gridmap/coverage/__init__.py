@@ -1,0 +1,1 @@
+"""Point coverage: which grid, community, town or precinct covers a point."""
