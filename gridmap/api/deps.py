@@ -13,19 +13,28 @@ from gridmap.settings import Settings
 from gridmap.store.base import Store
 
 
-def get_coverage(request: Request) -> Coverage:
+# Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
+# pool, which costs more than the lookups they serve.
+
+
+def coverage_of(request: Request) -> Coverage:
+    """The current coverage index (rebuilt when the store's content changed)."""
     return request.app.state.coverage.get()
 
 
-def get_store(request: Request) -> Store:
+async def get_coverage(request: Request) -> Coverage:
+    return coverage_of(request)
+
+
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def require_admin(
+async def require_admin(
     settings: Annotated[Settings, Depends(get_app_settings)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:

@@ -181,8 +181,7 @@ class PolygonIndex:
         error bound) is answered without GEOS."""
         m = len(cells)
         nseg = max(len(seg_table), 1)
-        self._mseg = np.full(m, -1, np.int32)
-        self._own = np.full((m, 2), -1, np.int32)
+        self._mrec = np.full((m, 3), -1, np.int32)
         self._seg = np.zeros((0, 4))
         if not m or not len(seg_keys):
             return
@@ -224,9 +223,9 @@ class PolygonIndex:
         own_neg = _first_cover(self._geoms, cx[r, kneg], cy[r, kneg], start, count, self._cand)
         used, compact = np.unique(sid, return_inverse=True)
         self._seg = np.ascontiguousarray(seg_table[used])
-        self._mseg[cand_idx] = compact
-        self._own[cand_idx, 0] = own_pos
-        self._own[cand_idx, 1] = own_neg
+        self._mrec[cand_idx, 0] = compact
+        self._mrec[cand_idx, 1] = own_pos
+        self._mrec[cand_idx, 2] = own_neg
 
     def _rasterise(self, ax, ay, bx, by, owner, seg_id, nseg, eps) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Unique ``cell * n + polygon`` and ``cell * nseg + segment`` keys of the cells whose
@@ -339,12 +338,10 @@ class PolygonIndex:
         self._l2m = memoryview(self._l2)
         self._offm = memoryview(self._off)
         self._candm = memoryview(self._cand)
-        if not hasattr(self, "_mseg"):
-            self._mseg = np.full(0, -1, np.int32)
-            self._own = np.full((0, 2), -1, np.int32)
+        if not hasattr(self, "_mrec"):
+            self._mrec = np.full((0, 3), -1, np.int32)
             self._seg = np.zeros((0, 4))
-        self._msegm = memoryview(self._mseg)
-        self._ownm = memoryview(self._own.reshape(-1))
+        self._mrecm = memoryview(self._mrec.reshape(-1))
         self._segl = self._seg.tolist()
         self._nxf = float(self._nx)
         self._nyf = float(self._ny)
@@ -388,15 +385,16 @@ class PolygonIndex:
             if len(sub):
                 pts = split[sub]
                 cell = -2 - v[pts].astype(np.int64)
-                sid = self._mseg[cell]
-                simple = np.flatnonzero(sid >= 0)
+                rec = self._mrec[cell]  # (segment, owner left, owner right), segment -1: not simple
+                simple = np.flatnonzero(rec[:, 0] >= 0)
                 if len(simple):
-                    seg = self._seg[sid[simple]]
+                    rec = rec[simple]
+                    seg = self._seg[rec[:, 0]]
                     sp = pts[simple]
                     det, bound = _orient(seg[:, 0], seg[:, 1], seg[:, 2], seg[:, 3], x[sp], y[sp])
-                    side = np.where(det > bound, 0, np.where(det < -bound, 1, 2))
-                    sure = side < 2
-                    v[sp[sure]] = self._own[cell[simple[sure]], side[sure]]
+                    left = det > bound
+                    sure = left | (det < -bound)
+                    v[sp] = np.where(left, rec[:, 1], rec[:, 2])  # uncertain ones are redone below
                     rest = np.ones(len(pts), bool)
                     rest[simple[sure]] = False
                     pts, cell = pts[rest], cell[rest]
@@ -422,7 +420,7 @@ class PolygonIndex:
         if v >= -1:
             return v
         m = -2 - v
-        sid = self._msegm[m]
+        sid = self._mrecm[3 * m]
         if sid >= 0:
             ax, ay, bx, by = self._segl[sid]
             left = (bx - ax) * (lat - ay)
@@ -430,9 +428,9 @@ class PolygonIndex:
             det = left - right
             bound = 1e-15 * (abs(left) + abs(right))
             if det > bound:
-                return self._ownm[2 * m]
+                return self._mrecm[3 * m + 1]
             if det < -bound:
-                return self._ownm[2 * m + 1]
+                return self._mrecm[3 * m + 2]
         geoms, cand = self._geoms, self._candm
         for k in range(self._offm[m], self._offm[m + 1]):
             c = cand[k]

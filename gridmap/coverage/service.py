@@ -185,7 +185,7 @@ class Coverage:
             answer.update(grid=None, workers=[])
             near, distance = self.grid_index.nearest(lon, lat)
             answer["nearest_grid"] = (
-                {**_ref(*self.grids.loc[near, ["code", "name"]]), "distance_m": round(distance, 1)}
+                {**self._grid_answers[near]["grid"], "distance_m": round(distance, 1)}
                 if near >= 0
                 else None
             )
