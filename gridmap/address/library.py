@@ -34,7 +34,7 @@ __all__ = ["AddressLibrary", "BuildingRecord", "Compound", "NameIndex", "stem", 
 _COMPOUND_STEM_SUFFIXES = tuple(sorted(set(COMPOUND_SUFFIXES) - {"楼", "城", "府", "里", "湾"}, key=len, reverse=True))
 _ROAD_STEM_SUFFIXES = tuple(sorted(ROAD_SUFFIXES, key=len, reverse=True))
 _REGION_SUFFIXES = ("社区居委会", "社区", "居委会", "街道办事处", "街道", "镇", "乡", "村委会", "村")
-_ROAD_ALIAS_SUFFIXES = ("路", "街", "巷", "大街", "大道")
+_ROAD_ALIAS_SUFFIXES = ("路", "街", "巷", "大街", "大道", "道")
 
 
 def stem(name: str, kind: str) -> str:
@@ -133,10 +133,10 @@ class NameIndex:
 
     def finish(self) -> None:
         # an alias equal to the canonical name of something else is dropped: the real name wins
+        # a name that is the real name of one thing and an alias of another keeps both, the real one first
         for name, entries in list(self.entries.items()):
             real = [(k, c) for k, c in entries if c == name]
-            if real and len(real) < len(entries):
-                self.entries[name] = real
+            self.entries[name] = real + [e for e in entries if e not in real]
         auto = ahocorasick.Automaton()
         for name, entries in self.entries.items():
             auto.add_word(name, (len(name), tuple(entries)))

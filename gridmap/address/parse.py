@@ -265,7 +265,12 @@ def _interpret(tokens: list[tuple[str, Any]], p: ParsedAddress, d: ParseDetail) 
         else:
             resolve_pending("compound")
 
-    for kind, val in tokens:
+    for ti, (kind, val) in enumerate(tokens):
+        if kind == "word" and val.known and val.kinds & {"town", "community"} and not (val.kinds <= {"town", "community"}):
+            nxt = tokens[ti + 1][0] if ti + 1 < len(tokens) else None
+            k = "community" if "community" in val.kinds else "town"
+            if nxt in ("word", "generic") and getattr(p, k) is None and p.road is None and p.compound is None:
+                val = _Word(val.text, {k}, {k: val.names[k]})
         if kind == "generic":
             gkind, text = val
             if gkind in ("town", "community"):
@@ -343,7 +348,7 @@ def _interpret(tokens: list[tuple[str, Any]], p: ParsedAddress, d: ParseDetail) 
         if mark == "号":
             if pending is not None:
                 roadish = ("road" in pending.kinds) if pending.known else pending.generic_kind() == "road"
-                if roadish and p.doorplate is None and not (pending.known and "compound" in pending.kinds):
+                if roadish and p.doorplate is None:
                     resolve_pending("road")
                     p.doorplate = f"{n}号"
                 else:

@@ -1,0 +1,648 @@
+"""Matching a free-typed address to a building of the standard address library.
+
+Strategy, cheapest first:
+
+1. **Exact.** The text is normalised and parsed with the library's own names as gazetteer (one
+   Aho-Corasick pass finds every known community, road, compound and alias). Compound + building number
+   and road + doorplate are then dictionary lookups.
+2. **Fuzzy.** Parts that are not known names (typos, a dropped or extra character, a wrong road suffix)
+   are looked up in an inverted index by character and pinyin syllable, which narrows ~all names to a
+   few dozen, and only those are scored with ``rapidfuzz`` on characters, stems (丰林 for 丰林小区) and
+   pinyin (so homophone typos — 风林 for 丰林 — score high).
+3. **Pinyin.** Latin letters are read as pinyin (full spelling or initials: ``fenglin xiaoqu 3 hao lou``,
+   ``flxq 3#``) against a dictionary of the library's names, then matched as above.
+
+**Ambiguity.** When the two best candidates name different buildings (or compounds) and score within
+``AMBIGUITY_MARGIN`` of each other — the same compound name in two communities with no community given,
+a building number with no compound — the result is flagged ``ambiguous=True``. Our choice: the result
+still carries the best candidate (level, building, address) so that a caller can show it first, but it is
+never to be taken silently: the flag is set and the alternatives are in ``candidates``. A building number
+alone (``3号楼``) is answered at the area's level (community, town, county) with no building at all.
+
+Unit, floor and room never change which building is matched; they are parsed and echoed in ``parsed``.
+Text outside the library's county gives level ``none`` (or the administrative level it did match); only
+invalid input (see :func:`check_address`) raises.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from rapidfuzz import fuzz, process
+
+from gridmap.address.admin import admin_table
+from gridmap.address.library import AddressLibrary, initials_of, pinyin_of, stem
+from gridmap.address.normalize import normalize
+from gridmap.address.parse import ParseDetail, ParsedAddress, parse_detail
+from gridmap.errors import InvalidInput
+
+__all__ = [
+    "AddressMatcher",
+    "MatchResult",
+    "Candidate",
+    "BuildingRef",
+    "check_address",
+    "MAX_ADDRESS_LENGTH",
+    "AMBIGUITY_MARGIN",
+]
+
+MAX_ADDRESS_LENGTH = 200
+AMBIGUITY_MARGIN = 0.06
+LOW_CONFIDENCE = 0.75
+
+Level = Literal["building", "compound", "road", "community", "town", "county", "none"]
+
+
+class BuildingRef(BaseModel):
+    code: str
+    name: str
+
+
+class Candidate(BaseModel):
+    level: Level
+    score: float
+    address: str | None = None
+    building: BuildingRef | None = None
+    community_code: str | None = None
+
+
+class MatchResult(BaseModel):
+    level: Level
+    score: float = Field(ge=0.0, le=1.0)
+    address: str | None = None
+    building: BuildingRef | None = None
+    code: str | None = Field(
+        default=None,
+        description="target code: the building (building, compound: a representative building), the road "
+        "(road level, when the roads layer has it) or the region (community, town, county)",
+    )
+    buildings: list[str] = Field(default_factory=list, description="compound level: all its buildings")
+    community_code: str | None = None
+    grid_code: str | None = None
+    parsed: dict[str, str | None] = Field(default_factory=dict)
+    candidates: list[Candidate] = Field(default_factory=list)
+    ambiguous: bool = False
+    method: Literal["exact", "fuzzy", "pinyin", "none"] = "none"
+
+
+def check_address(text: Any) -> str:
+    """Reject input no address can be read from; return the text unchanged otherwise."""
+    if not isinstance(text, str):
+        raise InvalidInput("地址必须是文本")
+    if not text.strip():
+        raise InvalidInput("地址不能为空")
+    if len(text) > MAX_ADDRESS_LENGTH:
+        raise InvalidInput(f"地址过长：最多 {MAX_ADDRESS_LENGTH} 个字符，收到 {len(text)} 个")
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat in ("Cc", "Cs", "Co", "Cn") and ch not in "\t\n\r":
+            raise InvalidInput("地址含有控制字符或二进制内容，请输入文字地址")
+        if ch == "\ufffd":
+            raise InvalidInput("地址含有无法识别的字符（可能是编码错误），请重新输入")
+    if not normalize(text):
+        raise InvalidInput("地址只含空格或标点，请输入文字地址")
+    return text
+
+
+_PY_MARKS = (
+    ("haolou", "号楼"), ("danyuan", "单元"), ("hao", "号"), ("dong", "栋"), ("zhuang", "幢"), ("zuo", "座"),
+    ("ceng", "层"), ("lou", "楼"), ("shi", "室"), ("hu", "户"), ("hl", "号楼"), ("dy", "单元"),
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Cand:
+    level: str
+    score: float
+    idx: int | None = None  # building record
+    compound: int | None = None
+    road: str | None = None
+    region: str | None = None
+    buildings: tuple[int, ...] = ()
+    method: str = "exact"
+
+    def target(self) -> tuple:
+        if self.level == "building":
+            return ("b", self.idx)
+        if self.level == "compound":
+            return ("c", self.compound)
+        if self.level == "road":
+            return ("r", self.road, self.idx)
+        return (self.level, self.region)
+
+
+class AddressMatcher:
+    def __init__(self, library: AddressLibrary) -> None:
+        self.lib = library
+        self.names = library.names
+        chain = library.chain_names
+        self._py_extra: dict[str, list[str]] = {}
+        for name in chain.values():
+            if not name:
+                continue
+            n = normalize(name)
+            for form in {n, stem(n, "town"), re.sub(r"(省|市|县|区)$", "", n)}:
+                if len(form) >= 2:
+                    for key in {pinyin_of(form), initials_of(form)}:
+                        self._py_extra.setdefault(key, []).append(form)
+        self._py_keys = list(self.names.by_pinyin) + list(self._py_extra)
+        self._town_codes = [c for c, r in library.regions.items() if r["level"] == "town"]
+        self._community_codes = [c for c, r in library.regions.items() if r["level"] == "community"]
+
+    @classmethod
+    def from_layers(cls, layers: Mapping[str, Any]) -> AddressMatcher:
+        return cls(AddressLibrary.from_layers(layers))
+
+    # ------------------------------------------------------------------ public
+    def match(self, text: str) -> MatchResult:
+        check_address(text)
+        s = normalize(text)
+        if re.search(r"[A-Z]{2,}", s):
+            texts = self._depinyin(s)
+            method = "pinyin"
+        else:
+            texts = [s]
+            method = "exact"
+        best: tuple[list[_Cand], ParsedAddress, ParseDetail, _Cand | None] | None = None
+        merged: dict[tuple, _Cand] = {}
+        for t in texts:
+            cands, p, d, fallback = self._analyse(t)
+            if best is None or (cands and (not best[0] or cands[0].score > best[0][0].score)):
+                best = (cands, p, d, fallback)
+            for c in cands:
+                if method == "pinyin":
+                    c.method = "pinyin"
+                key = c.target()
+                if key not in merged or merged[key].score < c.score:
+                    merged[key] = c
+        assert best is not None
+        _, p, d, fallback = best
+        cands = sorted(merged.values(), key=self._order)
+        return self._result(cands, p, fallback)
+
+    def match_many(self, texts: list[str]) -> list[MatchResult]:
+        """Match a batch; invalid rows give level none. Repeated texts are matched once."""
+        seen: dict[str, MatchResult] = {}
+        out = []
+        for t in texts:
+            r = seen.get(t) if isinstance(t, str) else None
+            if r is None:
+                try:
+                    r = self.match(t)
+                except InvalidInput:
+                    r = MatchResult(level="none", score=0.0, parsed={}, method="none")
+                if isinstance(t, str):
+                    seen[t] = r
+            out.append(r)
+        return out
+
+    # ------------------------------------------------------------------ pinyin
+    def _depinyin(self, s: str) -> list[str]:
+        parts = re.split(r"([A-Z]{2,})", s)
+        variants = [""]
+        for i, part in enumerate(parts):
+            if not (part and part.isascii() and part.isalpha() and len(part) >= 2):
+                variants = [v + part for v in variants]
+                continue
+            low = part.lower()
+            prefix = ""
+            if i > 0 and parts[i - 1][-1:].isdigit():
+                for mk, zh in _PY_MARKS:
+                    if low.startswith(mk):
+                        prefix, low = zh, low[len(mk) :]
+                        break
+            alternatives = self._segment_pinyin(low) if low else [""]
+            variants = [v + prefix + a for v in variants for a in alternatives][:4]
+        return variants
+
+    def _py_lookup(self, key: str) -> list[str]:
+        return self.names.by_pinyin.get(key, []) + self._py_extra.get(key, [])
+
+    def _segment_pinyin(self, low: str) -> list[str]:
+        outs = [""]
+        i = 0
+        maxlen = max(self.names.pinyin_max, 2)
+        while i < len(low):
+            hit = None
+            for j in range(min(len(low), i + maxlen), i + 1, -1):
+                names = self._py_lookup(low[i:j])
+                if names:
+                    hit = (j, names)
+                    break
+            if hit is None:
+                m = process.extractOne(low[i:], self._py_keys, scorer=fuzz.ratio, score_cutoff=80)
+                if m is None:
+                    outs = [o + low[i:] for o in outs]
+                    break
+                hit = (len(low), self._py_lookup(m[0]))
+            j, names = hit
+            outs = [o + n for o in outs for n in names[:3]][:4]
+            i = j
+        return outs
+
+    # ------------------------------------------------------------------ analysis
+    def _similar(self, query: str, kinds: tuple[str, ...], floor: float = 0.6) -> list[tuple[str, str, float]]:
+        """(kind, canonical, similarity) of known names like ``query``, best first."""
+        best: dict[tuple[str, str], float] = {}
+        qp = pinyin_of(query)
+        for name in self.names.candidates(query, kinds):
+            for kind, canonical in self.names.entries[name]:
+                if kind not in kinds:
+                    continue
+                r = fuzz.ratio(query, name) / 100
+                if len(query) == len(name) and sorted(query) == sorted(name):
+                    r = max(r, 0.9)  # two characters swapped
+                rs = fuzz.ratio(stem(query, kind), stem(name, kind)) / 100 * 0.97
+                rp = fuzz.ratio(qp, self.names.pinyin[name]) / 100 * 0.95
+                sim = max(r, rs, rp)
+                if name != canonical:
+                    sim *= 0.98
+                if sim >= floor and sim > best.get((kind, canonical), 0):
+                    best[(kind, canonical)] = sim
+        return sorted(((k, c, v) for (k, c), v in best.items()), key=lambda t: -t[2])
+
+    def _region(self, level: str, p: ParsedAddress, d: ParseDetail) -> tuple[str | None, bool]:
+        """(code, stated): the code of the stated town/community, and whether one was stated at all."""
+        raw = getattr(p, level)
+        if not raw:
+            return None, False
+        known = d.known.get(level)
+        names = list(known[1]) if known else []
+        if not names:
+            sims = self._similar(normalize(raw), (level,), floor=0.72)
+            names = [c for _, c, v in sims[:1]]
+        for n in names[:1]:
+            codes = self.lib.region_code(level, n)
+            if codes:
+                return codes[0], True
+        return None, True
+
+    def _admin_ok(self, p: ParsedAddress, d: ParseDetail) -> tuple[bool, str]:
+        """Whether the stated province/city/county is the library's; and the deepest level matched."""
+        chain = self.lib.chain_names
+        deepest = "none"
+        for level in ("province", "city", "county"):
+            got = getattr(p, level)
+            if not got:
+                continue
+            want = chain.get(level)
+            if not want:
+                continue
+            if normalize(got) != normalize(want):
+                return False, deepest
+            deepest = level
+        return True, deepest
+
+    _RUN = re.compile(r"[^\d\-#A-Z]+")
+    _MARKS = re.compile(r"^(号楼|号院|号|栋|幢|座|单元|层|楼|室|户|门|期|排|组|弄)")
+    _KINDS = ("community", "town", "road", "compound", "poi")
+
+    def _correct(self, s: str) -> list[tuple[str, dict[str, float]]]:
+        """Spellings of ``s`` with misspelt names (typos, swapped, missing or doubled characters) replaced
+        by known names they resemble, each with {name: similarity}; ``[(s, {})]`` when nothing is unknown.
+
+        Only the characters covered by no known name are looked at, each stretch alone or joined to the
+        short name (alias) next to it; a few alternatives are kept when they score alike, so that the
+        doorplate or building number can tell them apart later."""
+        start = admin_table().match_prefix(s, hint=self.lib.county_adcode).end
+        spans = [sp for sp in self.names.scan(s) if sp.start >= start]
+        covered: dict[int, Any] = {}
+        for sp in spans:
+            for k in range(sp.start, sp.end):
+                covered[k] = sp
+        fixes: list[list[tuple[int, int, str, float]]] = []
+        for m in self._RUN.finditer(s, start):
+            a, b = m.start(), m.end()
+            if a > 0 and s[a - 1].isdigit():
+                mk = self._MARKS.match(s, a)
+                if mk:
+                    a = mk.end()
+            i = a
+            while i < b:
+                if i in covered:
+                    i += 1
+                    continue
+                j = i
+                while j < b and j not in covered:
+                    j += 1
+                if not self._MARKS.fullmatch(s[i:j]):
+                    alts = self._fix_piece(s, i, j, covered)
+                    if alts:
+                        fixes.append(alts)
+                i = j
+        if not fixes:
+            return [(s, {})]
+        variants: list[tuple[list[tuple[int, int, str]], dict[str, float]]] = [([], {})]
+        for alts in fixes:
+            variants = [(edits + [(a, b, t)], {**sims, t: v}) for edits, sims in variants for a, b, t, v in alts][:4]
+        out = []
+        for edits, sims in variants:
+            text, last = [], 0
+            for a, b, t in sorted(edits):
+                if a < last:
+                    continue
+                text.append(s[last:a])
+                text.append(t)
+                last = b
+            text.append(s[last:])
+            out.append(("".join(text), sims))
+        return out
+
+    def _fix_piece(self, s: str, i: int, j: int, covered: dict[int, Any]) -> list[tuple[int, int, str, float]]:
+        before = covered.get(i - 1)
+        after = covered.get(j)
+        windows = [(i, j, 0.7)]
+        for sp in (before, after):
+            if sp is not None and not any(c == s[sp.start : sp.end] for _, c in sp.entries):
+                windows.append((min(i, sp.start), max(j, sp.end), 0.7))  # an alias next to the stray part
+        if before is not None and after is not None:
+            windows.append((before.start, after.end, 0.75))
+        found: dict[str, tuple[float, int, int]] = {}
+        for a, b, need in windows:
+            piece = s[a:b]
+            if len(piece) < 2:
+                continue
+            for _, name, sim in self._similar(piece, self._KINDS, floor=need)[:4]:
+                if sim > found.get(name, (0.0,))[0]:
+                    found[name] = (sim, a, b)
+        if not found and j - i == 1:
+            # a doubled or stray character next to a known name: 临晋路路, 丰林小区区
+            for sp in (before, after):
+                if sp is None:
+                    continue
+                a, b = min(i, sp.start), max(j, sp.end)
+                for _, name, sim in self._similar(s[a:b], self._KINDS, floor=0.8)[:1]:
+                    if name == s[sp.start : sp.end] or any(c == name for _, c in sp.entries):
+                        found[name] = (sim, a, b)
+        if not found:
+            return []
+        ranked = sorted(found.items(), key=lambda t: -t[1][0])
+        top = ranked[0][1][0]
+        return [(a, b, name, sim) for name, (sim, a, b) in ranked[:3] if sim >= top - 0.12]
+
+    def _analyse(self, s: str) -> tuple[list[_Cand], ParsedAddress, ParseDetail, _Cand | None]:
+        best = None
+        merged: dict[tuple, _Cand] = {}
+        for text, sims in self._correct(s):
+            res = self._analyse_one(text, sims)
+            if best is None or (res[0] and (not best[0] or res[0][0].score > best[0][0].score)):
+                best = res
+            for c in res[0]:
+                key = c.target()
+                if key not in merged or merged[key].score < c.score:
+                    merged[key] = c
+        assert best is not None
+        return sorted(merged.values(), key=self._order), best[1], best[2], best[3]
+
+    def _analyse_one(
+        self, s: str, corrections: dict[str, float]
+    ) -> tuple[list[_Cand], ParsedAddress, ParseDetail, _Cand | None]:
+        lib = self.lib
+        corrected = bool(corrections)
+        p, d = parse_detail(s, self.names, hint=lib.county_adcode, normalized=True)
+        ok, deepest = self._admin_ok(p, d)
+        county_code = lib.county_code
+        if not ok:
+            return [], p, d, _Cand("none", 0.0)
+        town, town_stated = self._region("town", p, d)
+        comm, comm_stated = self._region("community", p, d)
+        if comm and not town:
+            town = lib.regions[comm]["parent_code"]
+        if town_stated and town is None:
+            # a town that is not the library's: outside our data below the county
+            lvl = "county" if deepest == "county" else "none"
+            return [], p, d, _Cand(lvl, 0.9 if lvl == "county" else 0.0, region=county_code)
+        if comm:
+            fallback = _Cand("community", 0.9, region=comm)
+        elif town:
+            fallback = _Cand("town", 0.9, region=town)
+        elif deepest == "county":
+            fallback = _Cand("county", 0.9, region=county_code)
+        else:
+            fallback = _Cand("none", 0.0)
+
+        def adj(idx: int) -> float:
+            rec = lib.records[idx]
+            a = 0.0
+            if comm:
+                a += 0.02 if rec.community_code == comm else -0.3
+            elif town and rec.town_code and rec.town_code != town:
+                a -= 0.3
+            return a
+
+        cands: list[_Cand] = []
+        method = "fuzzy" if corrected else "exact"
+
+        # the compound
+        comp_names: list[tuple[str, float]] = []
+        if p.compound:
+            known = d.known.get("compound")
+            if known and known[1]:
+                raw = known[0]
+                # an alias (a stem) naming several compounds: 小区 is the suffix most often dropped
+                comp_names = [(n, 1.0 if raw == n else (0.97 if n.endswith("小区") else 0.965)) for n in known[1]]
+            else:
+                sims = self._similar(normalize(p.compound), ("compound",))
+                comp_names = [(c, v) for _, c, v in sims[:6]]
+                method = "fuzzy"
+        # the road
+        road_names: list[tuple[str, float]] = []
+        if p.road:
+            known = d.known.get("road")
+            if known and known[1]:
+                road_names = [(n, 1.0 if known[0] == n else 0.97) for n in known[1]]
+            else:
+                sims = self._similar(normalize(p.road), ("road",))
+                road_names = [(c, v) for _, c, v in sims[:4]]
+                if not comp_names and p.building and not p.doorplate:
+                    # a compound whose name ends like a road: 润田巷3号楼
+                    sims = self._similar(normalize(p.road), ("compound",))
+                    comp_names = [(c, v) for _, c, v in sims[:4]]
+                method = "fuzzy"
+        if corrections:
+            comp_names = [(n, min(v, corrections.get(n, 1.0))) for n, v in comp_names]
+            road_names = [(n, min(v, corrections.get(n, 1.0))) for n, v in road_names]
+        door = None
+        if p.doorplate:
+            m = re.match(r"(\d+)", p.doorplate)
+            door = int(m.group(1)) if m else None
+
+        for cname, sim in comp_names:
+            for key in lib.compounds_by_name.get(cname, []):
+                c = lib.compounds[key]
+                rep = c.representative()
+                a = adj(rep)
+                if door is not None and road_names:
+                    if any(c.road == rn for rn, _ in road_names) and c.door == door:
+                        a += 0.03
+                    else:
+                        a -= 0.1  # the doorplate typed is another compound's
+                if p.building:
+                    idx = c.buildings.get(p.building)
+                    if idx is not None:
+                        cands.append(_Cand("building", sim + a, idx=idx, compound=key, method=method))
+                    else:
+                        cands.append(_Cand("compound", sim + a - 0.25, idx=rep, compound=key,
+                                           buildings=tuple(c.members), method=method))  # fmt: skip
+                elif len(c.members) == 1:
+                    cands.append(_Cand("building", sim + a - 0.05, idx=c.members[0], compound=key, method=method))
+                else:
+                    cands.append(_Cand("compound", sim + a, idx=rep, compound=key,
+                                       buildings=tuple(c.members), method=method))  # fmt: skip
+
+        for rname, sim in road_names:
+            if door is None:
+                if not comp_names:
+                    cands.append(_Cand("road", (sim - 0.15), road=rname, method=method))
+                continue
+            idxs = lib.road_door.get((rname, door))
+            if idxs:
+                rec = lib.records[idxs[0]]
+                if rec.compound:
+                    key = next(
+                        (k for k in lib.compounds_by_name.get(rec.compound, [])
+                         if lib.compounds[k].community_code == rec.community_code), None,
+                    )  # fmt: skip
+                    c = lib.compounds[key] if key is not None else None
+                    if c is not None and p.building and p.building in c.buildings:
+                        idx = c.buildings[p.building]
+                        bonus = 0.02 if any(n == c.name for n, _ in comp_names) else 0.0
+                        cands.append(_Cand("building", sim + adj(idx) + bonus - (0.0 if comp_names else 0.03),
+                                           idx=idx, compound=key, method=method))  # fmt: skip
+                    elif c is not None and len(c.members) > 1:
+                        cands.append(_Cand("compound", sim + adj(c.representative()) - 0.05, idx=c.representative(),
+                                           compound=key, buildings=tuple(c.members), method=method))  # fmt: skip
+                    else:
+                        cands.append(_Cand("building", sim + adj(rec.idx) - 0.05, idx=rec.idx, method=method))
+                else:
+                    cands.append(_Cand("building", sim + adj(rec.idx), idx=rec.idx, method=method))
+            else:
+                near = lib.nearest_door(rname, door)
+                if near is not None:
+                    cands.append(_Cand("road", sim * 0.75 + adj(near), idx=near, road=rname, method=method))
+
+        poi = d.known.get("poi")
+        if poi and poi[1] and not cands:
+            target = lib.poi.get(poi[1][0], {})
+            if "building" in target:
+                idx = int(target["building"])  # type: ignore[arg-type]
+                cands.append(_Cand("building", 0.9 + adj(idx), idx=idx, method=method))
+            elif "region" in target:
+                cands.append(_Cand("community", 0.9, region=str(target["region"]), method=method))
+
+        if not cands and p.building and not p.compound and not p.road:
+            # a building number alone: every building with that number in the area
+            area = [
+                i for i in lib.buildings_by_label.get(p.building, [])
+                if (not comm or lib.records[i].community_code == comm)
+                and (not town or lib.records[i].town_code == town)
+            ]  # fmt: skip
+            if area:
+                lvl = fallback.level if fallback.level != "none" else "county"
+                region = fallback.region or county_code
+                score = 0.5 if len(area) > 1 else 0.8
+                cands = [_Cand("building", score, idx=i, method=method) for i in area[:5]]
+                if len(area) > 1:
+                    cands.insert(0, _Cand(lvl, 0.5 + 1e-6, region=region, method=method))
+        for c in cands:
+            c.score = max(0.0, min(1.0, c.score))
+        return cands, p, d, fallback
+
+    def _order(self, c: _Cand) -> tuple:
+        code = self.lib.records[c.idx].code if c.idx is not None else (c.region or c.road or "")
+        return (-round(c.score, 6), {"building": 0, "compound": 1, "road": 2}.get(c.level, 3), code)
+
+    # ------------------------------------------------------------------ result
+    def _result(self, cands: list[_Cand], p: ParsedAddress, fallback: _Cand | None) -> MatchResult:
+        lib = self.lib
+        parsed = p.to_dict()
+        candidates = [self._candidate(c) for c in cands[:5]]
+        if not cands:
+            fb = fallback or _Cand("none", 0.0)
+            code = fb.region if fb.level != "none" else None
+            return MatchResult(
+                level=fb.level, score=fb.score if fb.level != "none" else 0.0, code=code,
+                address=self._region_address(code) if code else None,
+                community_code=code if fb.level == "community" else None,
+                parsed=parsed, candidates=[], ambiguous=False, method="none" if fb.level == "none" else "exact",
+            )  # fmt: skip
+        top = cands[0]
+        ambiguous = top.score < LOW_CONFIDENCE
+        for other in cands[1:]:
+            if other.score < top.score - AMBIGUITY_MARGIN:
+                break
+            if not self._same_target(top, other):
+                ambiguous = True
+                break
+        if top.level not in ("building", "compound", "road") and len(cands) > 1:
+            ambiguous = True
+        building = code = address = community = grid = None
+        members: list[str] = []
+        if top.idx is not None and top.level in ("building", "compound", "road"):
+            rec = lib.records[top.idx]
+            building = BuildingRef(code=rec.code, name=rec.name)
+            address, community, grid = rec.address, rec.community_code, rec.grid_code
+            code = rec.code
+            if top.level == "compound" and top.compound is not None:
+                comp = lib.compounds[top.compound]
+                members = [lib.records[i].code for i in comp.members]
+                address = self._compound_address(rec)
+                grids = {lib.records[i].grid_code for i in comp.members}
+                grid = grid if len(grids) == 1 else None
+            if top.level == "road":
+                code = lib.road_codes.get(top.road or "", code)
+        elif top.level == "road":
+            code = lib.road_codes.get(top.road or "")
+            address = top.road
+        else:
+            code = top.region
+            address = self._region_address(code) if code else None
+            community = code if top.level == "community" else None
+        return MatchResult(
+            level=top.level, score=round(top.score, 4), address=address, building=building, code=code,
+            buildings=members, community_code=community, grid_code=grid, parsed=parsed,
+            candidates=candidates, ambiguous=ambiguous, method=top.method,
+        )  # fmt: skip
+
+    def _same_target(self, a: _Cand, b: _Cand) -> bool:
+        if a.idx is not None and a.idx == b.idx:
+            return True
+        if a.level == "compound" and b.level == "building" and b.compound == a.compound:
+            return False
+        return False
+
+    def _candidate(self, c: _Cand) -> Candidate:
+        if c.idx is not None and c.level in ("building", "compound", "road"):
+            rec = self.lib.records[c.idx]
+            address = rec.address if c.level != "compound" else self._compound_address(rec)
+            return Candidate(level=c.level, score=round(c.score, 4), address=address,  # type: ignore[arg-type]
+                             building=BuildingRef(code=rec.code, name=rec.name), community_code=rec.community_code)
+        address = self._region_address(c.region) if c.region else c.road
+        return Candidate(level=c.level, score=round(c.score, 4), address=address,  # type: ignore[arg-type]
+                         community_code=c.region if c.level == "community" else None)
+
+    def _compound_address(self, rec) -> str:
+        if rec.building_no and rec.address.endswith(rec.name[len(rec.compound):] if rec.compound else ""):
+            tail = rec.name[len(rec.compound):] if rec.name.startswith(rec.compound) else ""
+            if tail and rec.address.endswith(tail):
+                return rec.address[: -len(tail)]
+        return rec.address
+
+    def _region_address(self, code: str | None) -> str | None:
+        if not code or code not in self.lib.regions:
+            return None
+        names = []
+        cur: str | None = code
+        while cur and cur in self.lib.regions:
+            names.append(str(self.lib.regions[cur]["name"]))
+            cur = self.lib.regions[cur]["parent_code"]  # type: ignore[assignment]
+        chain = self.lib.chain_names
+        prefix = (chain.get("province") or "") + (chain.get("city") or "")
+        if chain.get("city") == chain.get("province"):
+            prefix = chain.get("province") or ""
+        return prefix + "".join(reversed(names))

@@ -1,0 +1,223 @@
+"""Matching hand-typed addresses against the sample county (geodata/linyi)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+from gridmap.errors import InvalidInput
+
+DATA = Path(__file__).resolve().parents[1] / "geodata" / "linyi"
+
+
+@pytest.fixture(scope="session")
+def linyi_layers():
+    if not (DATA / "buildings.geojson").exists():
+        pytest.skip("sample county geodata/linyi not built")
+    return {n: gpd.read_file(DATA / f"{n}.geojson") for n in ("buildings", "regions", "grids", "roads", "stations", "units")}
+
+
+@pytest.fixture(scope="session")
+def matcher(linyi_layers):
+    from gridmap.address import AddressMatcher
+
+    return AddressMatcher.from_layers(linyi_layers)
+
+
+def building(layers, name: str, community: str | None = None) -> str:
+    """Code of the building with this standard name (and community), read from the data itself."""
+    b = layers["buildings"]
+    rows = b[b["name"] == name]
+    if community is not None:
+        rows = rows[rows["address"].str.contains(community)]
+    assert len(rows) == 1, f"{name} {community}: {len(rows)} rows"
+    return str(rows["code"].iloc[0])
+
+
+# text typed by an operator → (standard building name, its community)
+BUILDING_CASES = [
+    ("山西省运城市临猗县猗氏镇中城社区双塔北路25号梧桐苑6号楼", "梧桐苑6号楼", "中城社区"),
+    ("梧桐苑6号楼", "梧桐苑6号楼", "中城社区"),
+    ("梧桐苑六号楼", "梧桐苑6号楼", "中城社区"),
+    ("梧桐苑6栋", "梧桐苑6号楼", "中城社区"),
+    ("梧桐苑6幢", "梧桐苑6号楼", "中城社区"),
+    ("梧桐苑6#", "梧桐苑6号楼", "中城社区"),
+    ("梧桐苑6号", "梧桐苑6号楼", "中城社区"),
+    ("梧桐苑6-2-501", "梧桐苑6号楼", "中城社区"),
+    ("梧桐苑6号楼二单元五零一", "梧桐苑6号楼", "中城社区"),
+    ("中城社区梧桐苑6号楼3单元12层1203室", "梧桐苑6号楼", "中城社区"),
+    ("临猗县梧桐苑6号楼", "梧桐苑6号楼", "中城社区"),
+    ("中城梧桐苑6号楼", "梧桐苑6号楼", "中城社区"),
+    ("双塔北路25号6号楼", "梧桐苑6号楼", "中城社区"),
+    ("梧同苑6号楼", "梧桐苑6号楼", "中城社区"),  # homophone typo
+    ("wutong yuan 6 hao lou", "梧桐苑6号楼", "中城社区"),
+    ("wutongyuan 6#", "梧桐苑6号楼", "中城社区"),
+    ("梧桐苑　６號樓", "梧桐苑6号楼", "中城社区"),
+    ("兴盛花园8号楼", "兴盛花园8号楼", "葫芦岛社区"),
+    ("葫芦岛社区文化路123号兴盛花园8号楼", "兴盛花园8号楼", "葫芦岛社区"),
+    ("明珠小区2号楼", "明珠小区2号楼", "双塔社区"),
+    ("丰林2号楼", "丰林小区2号楼", "双塔社区"),  # 小区 dropped
+    ("fenglin xiaoqu 2 hao lou", "丰林小区2号楼", "双塔社区"),
+    ("flxq 2#", "丰林小区2号楼", "双塔社区"),
+    ("光荣1号楼", "光荣小区1号楼", "中城社区"),
+    ("针只小区3号楼", "针织小区3号楼", "西郊社区"),  # homophone typo
+    ("明株小区2号楼", "明珠小区2号楼", "双塔社区"),  # typo
+    ("杏林新村十号楼", "杏林新村10号楼", "崇相西社区"),
+    ("友谊街77号", "友谊街77号", "贵戚坊社区"),
+    ("友谊路77号", "友谊街77号", "贵戚坊社区"),  # wrong road suffix
+    ("贵戚坊社区友谊街七十七号", "友谊街77号", "贵戚坊社区"),
+    ("八家巷165号", "八家巷165号", "合欢社区"),
+    ("临猗县猗氏镇合欢社区八家巷165号", "八家巷165号", "合欢社区"),
+    ("临化社区幸福小区3号楼", "幸福小区3号楼", "临化社区"),
+    ("郇阳社区幸福小区3号楼", "幸福小区3号楼", "郇阳社区"),
+    ("府前街337号幸福小区3号楼", "幸福小区3号楼", "郇阳社区"),
+]
+
+
+@pytest.mark.parametrize(("text", "name", "community"), BUILDING_CASES, ids=[c[0] for c in BUILDING_CASES])
+def test_building_match(matcher, linyi_layers, text, name, community):
+    r = matcher.match(text)
+    assert r.level == "building", r
+    assert r.building is not None and r.building.code == building(linyi_layers, name, community)
+    assert not r.ambiguous
+    assert r.address and r.address.endswith(name)
+    assert 0.0 < r.score <= 1.0
+    assert r.grid_code is not None
+
+
+def test_unit_and_room_are_echoed_but_do_not_change_the_building(matcher):
+    a = matcher.match("梧桐苑6号楼")
+    b = matcher.match("梧桐苑6号楼2单元501")
+    assert a.building == b.building
+    assert b.parsed["unit"] == "2" and b.parsed["room"] == "501"
+    c = matcher.match("梧桐苑7-6-1046")
+    assert c.parsed["building"] == "7" and c.parsed["unit"] == "6" and c.parsed["room"] == "1046"
+
+
+def test_stem_shared_by_two_compounds_is_ambiguous(matcher, linyi_layers):
+    r = matcher.match("明珠2号楼")  # 明珠小区 and 明珠花园 both have a building 2
+    assert r.ambiguous
+    assert len({c.building.code for c in r.candidates if c.building}) >= 2
+
+
+def test_same_compound_name_in_two_communities_is_ambiguous(matcher, linyi_layers):
+    r = matcher.match("幸福小区3号楼")
+    assert r.ambiguous
+    codes = {c.building.code for c in r.candidates if c.building}
+    assert building(linyi_layers, "幸福小区3号楼", "临化社区") in codes
+    assert building(linyi_layers, "幸福小区3号楼", "郇阳社区") in codes
+
+
+def test_building_number_alone_is_ambiguous_and_names_no_building(matcher):
+    r = matcher.match("3号楼")
+    assert r.ambiguous
+    assert r.level in ("county", "town", "community")
+    assert r.building is None
+    r = matcher.match("双塔社区3号楼")
+    assert r.ambiguous and r.level == "community" and r.building is None
+
+
+def test_compound_level(matcher, linyi_layers):
+    r = matcher.match("梧桐苑")
+    assert r.level == "compound"
+    b = linyi_layers["buildings"]
+    members = set(b[(b["compound"] == "梧桐苑") & b["address"].str.contains("中城社区")]["code"])
+    assert set(r.buildings) == members
+    assert r.building is not None and r.building.code in members
+
+
+def test_road_level_nearest_doorplate(matcher, linyi_layers):
+    b = linyi_layers["buildings"]
+    doors = set(b[b["road"] == "友谊街"]["doorplate"])
+    missing = next(f"{n}号" for n in range(1, 2000) if f"{n}号" not in doors)
+    r = matcher.match(f"友谊街{missing}")
+    assert r.level == "road"
+    assert r.building is not None
+    assert b.set_index("code").loc[r.building.code, "road"] == "友谊街"
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("山西省运城市临猗县", "county"),
+        ("临猗县", "county"),
+        ("山西省运城市临猗县猗氏镇", "town"),
+        ("猗氏镇双塔社区", "community"),
+        ("双塔社区", "community"),
+        ("北京市朝阳区建国路88号", "none"),
+        ("广东省深圳市南山区深南大道9988号", "none"),
+        ("山西省运城市盐湖区解放路1号", "none"),
+        ("临猗县北辛乡某某村12号", "county"),
+        ("完全不相干的文字", "none"),
+    ],
+)
+def test_admin_levels_and_outside(matcher, text, level):
+    r = matcher.match(text)
+    assert r.level == level, r
+    if level in ("county", "town", "community"):
+        assert r.code and r.code.startswith("140821")
+    if level == "none":
+        assert r.building is None
+
+
+def test_community_level_codes(matcher, linyi_layers):
+    regions = linyi_layers["regions"]
+    code = regions[regions["name"] == "双塔社区"]["code"].iloc[0]
+    assert matcher.match("双塔社区").code == code
+    assert matcher.match("双塔").code == code
+
+
+def test_pinyin_initials(matcher, linyi_layers):
+    r = matcher.match("wty 6 hao lou")  # 梧桐苑 by its initials
+    assert r.building is not None and r.building.code == building(linyi_layers, "梧桐苑6号楼", "中城社区")
+
+
+def test_aliases_layer(linyi_layers):
+    import pandas as pd
+
+    from gridmap.address import AddressMatcher
+
+    target = building(linyi_layers, "梧桐苑6号楼", "中城社区")
+    layers = dict(linyi_layers)
+    layers["aliases"] = pd.DataFrame({"alias": ["老电影院宿舍"], "target_code": [target]})
+    m = AddressMatcher.from_layers(layers)
+    r = m.match("老电影院宿舍")
+    assert r.building is not None and r.building.code == target
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "丰林\x00小区", "字" * 201])
+def test_bad_input_raises(matcher, bad):
+    with pytest.raises(InvalidInput):
+        matcher.match(bad)
+
+
+def test_candidates_shape(matcher):
+    r = matcher.match("幸福小区3号楼")
+    assert 1 <= len(r.candidates) <= 5
+    for c in r.candidates:
+        assert c.level in ("building", "compound", "road", "community", "town", "county")
+        assert 0.0 <= c.score <= 1.0
+    body = r.model_dump()
+    assert set(body["parsed"]) >= {"compound", "building", "unit", "room"}
+
+
+def test_match_many_tolerates_bad_rows(matcher):
+    out = matcher.match_many(["梧桐苑6号楼", "", "梧桐苑6号楼"])
+    assert out[0].level == "building" and out[1].level == "none" and out[2].building == out[0].building
+
+
+def test_never_raises_on_arbitrary_text(matcher):
+    import random
+
+    rng = random.Random(5)
+    alphabet = "丰林小区号楼栋单元室路街巷社区镇县市省-#0123456789ABCxyz 　，。一二三十百豐號"
+    for _ in range(400):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        try:
+            r = matcher.match(text)
+        except InvalidInput:
+            continue
+        assert r.level in ("building", "compound", "road", "community", "town", "county", "none")
+        assert 0.0 <= r.score <= 1.0
