@@ -7,7 +7,7 @@ is not decided by a precomputed table is tested with GEOS.
 
 Design
 ------
-A fine uniform raster is laid over the bounding box of the geometries (about 256 cells per
+A fine uniform raster is laid over the bounding box of the geometries (about 320 cells per
 polygon, between 2**20 and 2**25 cells). At build time:
 
 1. every boundary segment of every polygon is rasterised *conservatively* (cells enlarged by a
@@ -21,9 +21,13 @@ polygon, between 2**20 and 2**25 cells). At build time:
 4. the raster is stored two-level: blocks of 4x4 cells that hold one answer are a single entry,
    the others point into a second table.
 
-A lookup is arithmetic plus one or two table reads; only points falling into mixed cells are
-tested with prepared geometries, candidate by candidate in ascending order, so the first hit
-is the answer. Because the margin dwarfs the rounding of ``(lon - x0) / w``, a point assigned to
+A mixed cell crossed end to end by a single straight segment (most of them) also stores that
+segment and the answer on each side of it: a point whose side is certain (floating-point
+orientation with Shewchuk's error bound) is answered without GEOS.
+
+A lookup is arithmetic plus one or two table reads; only points in other mixed cells, or too
+close to the segment to be sure of their side, are tested with prepared geometries, candidate
+by candidate in ascending order, so the first hit is the answer. Because the margin dwarfs the rounding of ``(lon - x0) / w``, a point assigned to
 a cell by floating-point arithmetic always lies inside that cell's enlarged box, for which the
 classification holds.
 """
@@ -46,8 +50,8 @@ _B2 = _B * _B
 _MASK = _B - 1
 _MIN_CELLS = 1 << 20
 _MAX_CELLS = 1 << 25
-_CELLS_PER_POLYGON = 256
-_CHUNK = 1 << 19  # segment pieces rasterised per numpy batch
+_CELLS_PER_POLYGON = 320
+_CHUNK = 1 << 18  # items per numpy batch in the build (bounds its temporary memory)
 _SORT_MIN = 4096
 
 
@@ -116,11 +120,15 @@ class PolygonIndex:
         seg4 = np.column_stack([np.where(swap, bx, ax), np.where(swap, by, ay), np.where(swap, ax, bx), np.where(swap, ay, by)])
         seg_table, seg_id = _unique_rows(seg4)
         keys, seg_keys = self._rasterise(ax, ay, bx, by, owner, seg_id, len(seg_table), eps)
+        single = _single_segment_cells(seg_keys, len(seg_table))
+        del seg_keys
         mixed = keys // n  # flat cell ids (row-major, nx per row)
-        cross_poly = keys - mixed * n
+        cross_poly = (keys - mixed * n).astype(np.int32)
+        del keys
         mstart = np.flatnonzero(np.r_[True, mixed[1:] != mixed[:-1]]) if len(mixed) else np.zeros(0, np.int64)
         mcells = mixed[mstart]
         mcount = np.diff(np.append(mstart, len(mixed)))
+        del mixed
 
         # Block candidates (CSR): polygons whose bounding box meets the (enlarged) block.
         boff, bcand = self._block_candidates(b, usable, nbx, nby, eps)
@@ -137,37 +145,29 @@ class PolygonIndex:
 
         # 3. Mixed cells: lowest polygon covering the whole cell without crossing it.
         lowncc = self._centre_owner(mcells, boff, bcand, exclude=(mstart, mcount, cross_poly))
-        big = np.iinfo(np.int64).max
-        cut = np.where(lowncc >= 0, lowncc, big)
-        keep = cross_poly < np.repeat(cut, mcount)
-        pair_cell = np.concatenate([np.repeat(np.arange(len(mcells)), mcount)[keep], np.flatnonzero(lowncc >= 0)])
-        pair_poly = np.concatenate([cross_poly[keep], lowncc[lowncc >= 0]])
-        order = np.lexsort((pair_poly, pair_cell))
-        pair_cell, pair_poly = pair_cell[order], pair_poly[order]
-        ccount = np.bincount(pair_cell, minlength=len(mcells))
-        pure = (ccount == 1) & (lowncc >= 0)  # only the non-crossing coverer is left
-        is_mixed_cell = ~pure
-        keep_pair = np.repeat(is_mixed_cell, ccount)
-        self._cand = pair_poly[keep_pair].astype(np.int32)
-        self._off = np.concatenate([[0], np.cumsum(ccount[is_mixed_cell])]).astype(np.int32)
-        mvalue = np.empty(len(mcells), np.int64)
-        mvalue[pure] = lowncc[pure]
-        mvalue[is_mixed_cell] = -2 - np.arange(int(is_mixed_cell.sum()))
-        self._simple_cells(mcells[is_mixed_cell], seg_keys, seg_table, eps)
+        del boff, bcand, mstart
+        mvalue, is_mixed_cell = self._mixed_candidates(mcells, mcount, cross_poly, lowncc)
+        del cross_poly, mcount, lowncc
+        self._simple_cells(mcells[is_mixed_cell], single, seg_table, eps)
+        del single, seg_table, is_mixed_cell
 
         # Full raster as runs: breakpoints are run starts and mixed cells.
         starts = np.concatenate([runs, mcells])
-        values = np.concatenate([run_owner, mvalue])
+        del runs, mcells
         order = np.argsort(starts, kind="stable")
-        starts, values = starts[order], values[order]
+        starts = starts[order]
+        values = np.concatenate([run_owner, mvalue]).astype(np.int32)[order]
+        del order, run_owner, mvalue
         lengths = np.diff(np.append(starts, total))
-        raster = np.repeat(values.astype(np.int32), lengths).reshape(nby, _B, nbx, _B)
-        del starts, values, lengths
+        del starts
+        raster = np.repeat(values, lengths).reshape(nby, _B, nbx, _B)
+        del values, lengths
 
         # 4. Two-level table: uniform 4x4 blocks collapse into one entry.
         first = raster[:, :1, :, :1]
         uniform = (raster == first).all(axis=(1, 3))
         split_by, split_bx = np.nonzero(~uniform)
+        del uniform
         l1 = first[:, 0, :, 0].copy()
         l1[split_by, split_bx] = -2 - np.arange(len(split_by), dtype=np.int32)
         self._l2 = np.ascontiguousarray(raster.transpose(0, 2, 1, 3)[split_by, split_bx]).reshape(-1)
@@ -175,57 +175,75 @@ class PolygonIndex:
             self._l2 = np.full(_B2, -1, np.int32)
         self._l1 = np.ascontiguousarray(l1).reshape(-1)
 
-    def _simple_cells(self, cells, seg_keys, seg_table, eps) -> None:
+    def _mixed_candidates(self, mcells, mcount, cross_poly, lowncc) -> tuple[NDArray, NDArray[np.bool_]]:
+        """CSR candidate lists of the mixed cells; returns each cell's raster value and which stay mixed."""
+        m = len(mcells)
+        has = lowncc >= 0
+        # Crossing pairs are sorted by (cell, polygon); keep those below the cell's full coverer,
+        # which then goes last: the lists stay ascending without sorting.
+        keep = cross_poly < np.repeat(np.where(has, lowncc, self._n), mcount)
+        kcell = np.repeat(np.arange(m, dtype=np.int32), mcount)[keep]
+        kpoly = cross_poly[keep]
+        del keep
+        nk = np.bincount(kcell, minlength=m)
+        ccount = nk + has
+        starts = np.cumsum(ccount) - ccount
+        lists = np.empty(int(ccount.sum()), np.int32)
+        lists[starts[kcell] + np.arange(len(kcell)) - (np.cumsum(nk) - nk)[kcell]] = kpoly
+        del kcell, kpoly
+        lists[(starts + nk)[has]] = lowncc[has]
+        pure = (ccount == 1) & has  # only the non-crossing coverer is left
+        is_mixed_cell = ~pure
+        self._cand = lists[np.repeat(is_mixed_cell, ccount)]
+        self._off = np.concatenate([[0], np.cumsum(ccount[is_mixed_cell])]).astype(np.int32)
+        mvalue = np.empty(m, np.int32)
+        mvalue[pure] = lowncc[pure]
+        mvalue[is_mixed_cell] = -2 - np.arange(int(is_mixed_cell.sum()))
+        return mvalue, is_mixed_cell
+
+    def _simple_cells(self, cells, single, seg_table, eps) -> None:
         """Mixed cells crossed by one straight segment only, end to end: each side of its line is
         covered uniformly, so a point whose side is certain (floating-point orientation with an
         error bound) is answered without GEOS."""
         m = len(cells)
-        nseg = max(len(seg_table), 1)
+        one_cell, one_seg = single
         self._mrec = np.full((m, 3), -1, np.int32)
         self._seg = np.zeros((0, 4))
-        if not m or not len(seg_keys):
+        if not m or not len(one_cell):
             return
-        scell = seg_keys // nseg
-        first = np.r_[True, scell[1:] != scell[:-1]]
-        starts = np.flatnonzero(first)
-        single = np.diff(np.append(starts, len(scell))) == 1
-        one_cell = scell[starts[single]]
-        one_seg = seg_keys[starts[single]] - one_cell * nseg
         pos = np.minimum(np.searchsorted(one_cell, cells), max(len(one_cell) - 1, 0))
-        if not len(one_cell):
-            return
-        cand_idx = np.flatnonzero(one_cell[pos] == cells)
-        sid = one_seg[pos[cand_idx]]
-        j, i = np.divmod(cells[cand_idx], self._nx)
-        seg = seg_table[sid]
-        # Both ends outside the enlarged cell (so the segment crosses it from side to side).
-        e = 4 * eps + 1e-9
-        outside = np.ones(len(sid), bool)
-        for k in (0, 2):
-            u = (seg[:, k] - self._x0) * self._inv_w
-            v = (seg[:, k + 1] - self._y0) * self._inv_w
-            inside = (u >= i - e) & (u <= i + 1 + e) & (v >= j - e) & (v <= j + 1 + e)
-            outside &= ~inside
-        # Certain sides of the four corners: reference points for each side.
-        w = self._w
-        cx = self._x0 + np.stack([i, i + 1, i, i + 1], 1) * w
-        cy = self._y0 + np.stack([j, j, j + 1, j + 1], 1) * w
-        det, bound = _orient(seg[:, :1], seg[:, 1:2], seg[:, 2:3], seg[:, 3:4], cx, cy)
-        kpos = np.argmax(det - bound, axis=1)
-        kneg = np.argmin(det + bound, axis=1)
-        r = np.arange(len(sid))
-        ok = outside & (det[r, kpos] > bound[r, kpos]) & (det[r, kneg] < -bound[r, kneg])
-        cand_idx, sid, r, kpos, kneg = cand_idx[ok], sid[ok], r[ok], kpos[ok], kneg[ok]
-        off = self._off
-        start = off[cand_idx]
-        count = off[cand_idx + 1] - start
-        own_pos = _first_cover(self._geoms, cx[r, kpos], cy[r, kpos], start, count, self._cand)
-        own_neg = _first_cover(self._geoms, cx[r, kneg], cy[r, kneg], start, count, self._cand)
-        used, compact = np.unique(sid, return_inverse=True)
+        cand_all = np.flatnonzero(one_cell[pos] == cells)
+        sid_all = one_seg[pos[cand_all]]
+        used, compact = np.unique(sid_all, return_inverse=True)
         self._seg = np.ascontiguousarray(seg_table[used])
-        self._mrec[cand_idx, 0] = compact
-        self._mrec[cand_idx, 1] = own_pos
-        self._mrec[cand_idx, 2] = own_neg
+        e = 4 * eps + 1e-9
+        w = self._w
+        off = self._off
+        for lo in range(0, len(cand_all), _CHUNK):  # chunks keep the temporaries small
+            cand_idx = cand_all[lo : lo + _CHUNK]
+            sid = compact[lo : lo + _CHUNK]
+            j, i = np.divmod(cells[cand_idx], self._nx)
+            seg = self._seg[sid]
+            # Both ends outside the enlarged cell (so the segment crosses it from side to side).
+            outside = np.ones(len(sid), bool)
+            for k in (0, 2):
+                u = (seg[:, k] - self._x0) * self._inv_w
+                v = (seg[:, k + 1] - self._y0) * self._inv_w
+                outside &= ~((u >= i - e) & (u <= i + 1 + e) & (v >= j - e) & (v <= j + 1 + e))
+            # Certain sides of the four corners: reference points for each side.
+            cx = self._x0 + np.stack([i, i + 1, i, i + 1], 1) * w
+            cy = self._y0 + np.stack([j, j, j + 1, j + 1], 1) * w
+            det, bound = _orient(seg[:, :1], seg[:, 1:2], seg[:, 2:3], seg[:, 3:4], cx, cy)
+            r = np.arange(len(sid))
+            kpos = np.argmax(det - bound, axis=1)
+            kneg = np.argmin(det + bound, axis=1)
+            ok = outside & (det[r, kpos] > bound[r, kpos]) & (det[r, kneg] < -bound[r, kneg])
+            cand_idx, sid, r, kpos, kneg = cand_idx[ok], sid[ok], r[ok], kpos[ok], kneg[ok]
+            start = off[cand_idx]
+            count = off[cand_idx + 1] - start
+            self._mrec[cand_idx, 0] = sid
+            self._mrec[cand_idx, 1] = _first_cover(self._geoms, cx[r, kpos], cy[r, kpos], start, count, self._cand)
+            self._mrec[cand_idx, 2] = _first_cover(self._geoms, cx[r, kneg], cy[r, kneg], start, count, self._cand)
 
     def _rasterise(self, ax, ay, bx, by, owner, seg_id, nseg, eps) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Unique ``cell * n + polygon`` and ``cell * nseg + segment`` keys of the cells whose
@@ -278,7 +296,12 @@ class PolygonIndex:
             lo = hi
         if not out:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        return _sorted_unique(np.concatenate(out)), _sorted_unique(np.concatenate(out_seg))
+        keys = np.concatenate(out)
+        del out
+        keys = _sorted_unique(keys)
+        seg_keys = np.concatenate(out_seg)
+        del out_seg
+        return keys, _sorted_unique(seg_keys)
 
     def _block_candidates(self, b, usable, nbx, nby, eps) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """CSR (block -> ascending polygons) of polygons whose bounding box meets the enlarged block."""
@@ -305,31 +328,28 @@ class PolygonIndex:
         With ``exclude=(start, count, polys)`` (CSR aligned with ``cells``) the polygons crossing
         the cell are skipped: the answer is then the lowest polygon covering the whole cell.
         """
-        nx = self._nx
-        j, i = np.divmod(cells, nx)
-        block = (j >> _BITS) * self._nbx + (i >> _BITS)
-        x = self._x0 + (i + 0.5) * self._w
-        y = self._y0 + (j + 0.5) * self._w
-        start = boff[block]
-        count = boff[block + 1] - start
-        if exclude is None:
-            return _first_cover(self._geoms, x, y, start, count, bcand)
-        # Expand (cell, candidate) pairs and drop the crossing polygons, keeping CSR order.
-        xstart, xcount, xpoly = exclude
         res = np.full(len(cells), -1, np.int64)
-        step = 1 << 20
-        for lo in range(0, len(cells), step):
-            sl = slice(lo, lo + step)
-            c = count[sl]
-            rep = np.repeat(np.arange(len(c)), c)
-            poly = bcand[np.repeat(start[sl] - np.cumsum(c) + c, c) + np.arange(len(rep))]
+        for lo in range(0, len(cells), _CHUNK):  # chunks keep the temporaries small
+            sl = slice(lo, lo + _CHUNK)
+            j, i = np.divmod(cells[sl], self._nx)
+            block = (j >> _BITS) * self._nbx + (i >> _BITS)
+            x = self._x0 + (i + 0.5) * self._w
+            y = self._y0 + (j + 0.5) * self._w
+            start = boff[block]
+            count = boff[block + 1] - start
+            if exclude is None:
+                res[sl] = _first_cover(self._geoms, x, y, start, count, bcand)
+                continue
+            # Expand (cell, candidate) pairs and drop the crossing polygons, keeping CSR order.
+            xstart, xcount, xpoly = exclude
+            rep = np.repeat(np.arange(len(count)), count)
+            poly = bcand[np.repeat(start - np.cumsum(count) + count, count) + np.arange(len(rep))]
             xc = xcount[sl]
             xkeys = np.repeat(np.arange(len(xc)), xc) * self._n + xpoly[xstart[lo] : xstart[lo] + xc.sum()]
             keep = ~_member(rep * self._n + poly, xkeys)
             rep, poly = rep[keep], poly[keep]
-            kc = np.bincount(rep, minlength=len(c))
-            ks = np.cumsum(kc) - kc
-            res[sl] = _first_cover(self._geoms, x[sl], y[sl], ks, kc, poly)
+            kc = np.bincount(rep, minlength=len(count))
+            res[sl] = _first_cover(self._geoms, x, y, np.cumsum(kc) - kc, kc, poly)
         return res
 
     def _finish(self) -> None:
@@ -487,7 +507,12 @@ class PolygonIndex:
 def _sorted_unique(a: NDArray) -> NDArray:
     """``np.unique`` by sorting (numpy 2's hash-based unique is much slower on large int arrays)."""
     a = np.sort(a)
-    return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
+    if not len(a):
+        return a
+    keep = np.empty(len(a), bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
 
 
 def _unique_rows(a: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
@@ -500,6 +525,15 @@ def _unique_rows(a: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[n
     inverse = np.empty(len(a), np.int64)
     inverse[order] = np.cumsum(new) - 1
     return s[new], inverse
+
+
+def _single_segment_cells(seg_keys: NDArray[np.int64], nseg: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Cells touched by exactly one distinct segment, and that segment (from sorted cell*nseg+seg keys)."""
+    nseg = max(nseg, 1)
+    scell = seg_keys // nseg
+    starts = np.flatnonzero(np.r_[True, scell[1:] != scell[:-1]]) if len(scell) else np.zeros(0, np.int64)
+    one = starts[np.diff(np.append(starts, len(scell))) == 1]
+    return scell[one], seg_keys[one] - scell[one] * nseg
 
 
 def _orient(ax, ay, bx, by, px, py):
