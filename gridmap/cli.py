@@ -116,18 +116,36 @@ def check(
 
 @app.command()
 def lookup(
-    lon: Annotated[float, typer.Option(help="longitude, WGS84")],
-    lat: Annotated[float, typer.Option(help="latitude, WGS84")],
+    address: Annotated[str | None, typer.Argument(help="an address, e.g. 丰林小区3号楼 (or use --lon/--lat)")] = None,
+    lon: Annotated[float | None, typer.Option(help="longitude, WGS84")] = None,
+    lat: Annotated[float | None, typer.Option(help="latitude, WGS84")] = None,
+    csv_in: Annotated[Path | None, typer.Option("--csv", help="CSV file with an address column")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="output CSV for --csv")] = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Which grid and grid workers cover a point."""
+    """Which grid and grid workers cover an address, a point, or every address of a CSV file."""
     from gridmap.bootstrap import open_configured_store
+    from gridmap.coverage import addresses
     from gridmap.coverage.service import Coverage
 
+    given = sum(x is not None for x in (address, csv_in)) + (lon is not None or lat is not None)
+    if given != 1:
+        _fail("请给出一个地址、--lon/--lat，或 --csv 文件（只能选一种）", code=2)
+    if csv_in is not None and out is None:
+        _fail("--csv 需要同时给出 --out 输出文件", code=2)
     try:
         store = open_configured_store(_settings(db))
-        answer = Coverage.from_layers(store.read_layers(), revision=store.revision()).lookup(lon, lat)
+        coverage = Coverage.from_layers(store.read_layers(), revision=store.revision())
+        if csv_in is not None:
+            _lookup_csv(coverage, csv_in, out)
+            return
+        if address is not None:
+            answer = addresses.lookup_address(coverage, address)
+        else:
+            if lon is None or lat is None:
+                _fail("需要同时给出 --lon 和 --lat", code=2)
+            answer = coverage.lookup(lon, lat)
     except GridmapError as exc:
         _fail(exc.message)
     if as_json:
@@ -136,16 +154,49 @@ def lookup(
     typer.echo(_describe(answer))
 
 
+def _lookup_csv(coverage, csv_in: Path, out: Path) -> None:
+    from rich.progress import Progress
+
+    from gridmap.coverage.addresses import lookup_csv, read_csv_rows
+
+    try:
+        text = csv_in.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"无法读取 {csv_in}：{exc}")
+    total = len(read_csv_rows(text)[1])
+    with Progress(transient=False) as progress:
+        task = progress.add_task("地址匹配", total=total)
+        result, summary = lookup_csv(coverage, text, progress=lambda n: progress.advance(task, n))
+    out.write_text(result, encoding="utf-8-sig")
+    levels = ("building", "compound", "road", "community", "town", "county", "none")
+    counts = "，".join(f"{level} {summary.get(level, 0)}" for level in levels)
+    typer.echo(f"共 {total} 行 → {out}：{counts}；有歧义 {summary.get('ambiguous', 0)}，"
+               f"未匹配 {summary.get('none', 0)}，无效 {summary.get('invalid', 0)}")
+
+
 def _describe(answer: dict) -> str:
     admin = " ".join(answer[k]["name"] for k in ("county", "town", "community") if answer.get(k))
-    lines = [f"位置 {answer['lon']:.6f}, {answer['lat']:.6f}  {admin}".rstrip()]
-    if answer["covered"]:
+    match = answer.get("match")
+    lines = []
+    if match:
+        flag = "（有歧义，请核实）" if match["ambiguous"] else ""
+        lines.append(f"匹配：{match['address'] or '无'}  级别 {match['level']}  得分 {match['score']:.2f}{flag}")
+        for c in match["candidates"][1:] if match["ambiguous"] else []:
+            lines.append(f"  备选：{c['address']}（{c['score']:.2f}，网格 {c.get('grid_code') or '-'}）")
+    if answer.get("lon") is not None:
+        lines.append(f"位置 {answer['lon']:.6f}, {answer['lat']:.6f}  {admin}".rstrip())
+    elif admin:
+        lines.append(f"区域：{admin}")
+    if answer["grid"]:
         lines.append(f"网格：{answer['grid']['name']}（{answer['grid']['code']}）")
-        for w in answer["workers"]:
-            lines.append(f"  {w['role']}：{w['name']}  {w['phone']}")
-    else:
+    elif answer.get("grids"):
+        lines.append(f"下辖网格 {len(answer['grids'])} 个：{'、'.join(g['name'] for g in answer['grids'][:10])}"
+                     + ("…" if len(answer["grids"]) > 10 else ""))
+    elif answer.get("lon") is not None:
         near = answer["nearest_grid"]
         lines.append("不在任何网格内" + (f"；最近的网格：{near['name']}，{near['distance_m']:.0f} 米" if near else ""))
+    for w in answer["workers"]:
+        lines.append(f"  {w['role']}：{w['name']}  {w['phone']}")
     if answer["station"]:
         lines.append(f"最近的党群服务站：{answer['station']['name']}，{answer['station']['distance_m']:.0f} 米")
     if answer["precinct"]:

@@ -35,6 +35,11 @@ class InvalidInput(GridmapError):
     code = "invalid_input"
 
 
+class PayloadTooLarge(GridmapError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 class ImportRejected(GridmapError):
     """The data package has errors; nothing was written."""
 

@@ -29,10 +29,29 @@ class NearestGrid(Ref):
     distance_m: float
 
 
+class MatchCandidate(BaseModel):
+    level: str
+    score: float
+    address: str | None
+    building: Ref | None
+    community_code: str | None
+    grid_code: str | None
+
+
+class Match(BaseModel):
+    level: str
+    score: float
+    address: str | None
+    building: Ref | None
+    parsed: dict[str, str | None]
+    candidates: list[MatchCandidate]
+    ambiguous: bool
+
+
 class LookupAnswer(BaseModel):
     covered: bool
-    lon: float
-    lat: float
+    lon: float | None
+    lat: float | None
     county: Ref | None
     town: Ref | None
     community: Ref | None
@@ -41,6 +60,8 @@ class LookupAnswer(BaseModel):
     station: StationRef | None
     precinct: Precinct | None
     nearest_grid: NearestGrid | None
+    grids: list[Ref] | None = None
+    match: Match | None = None
 
 
 class Community(Ref):

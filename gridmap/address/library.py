@@ -140,8 +140,9 @@ class NameIndex:
         auto = ahocorasick.Automaton()
         for name, entries in self.entries.items():
             auto.add_word(name, (len(name), tuple(entries)))
-        auto.make_automaton()
-        self._automaton = auto
+        if self.entries:  # an automaton without words cannot be searched (an empty store)
+            auto.make_automaton()
+            self._automaton = auto
         # inverted index for fuzzy lookups: character and pinyin syllable → names
         self.fuzzy_names: dict[str, list[str]] = defaultdict(list)  # kind → names (canonical + aliases)
         self.by_char: dict[str, set[str]] = defaultdict(set)

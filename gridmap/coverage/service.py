@@ -22,6 +22,7 @@ import pyproj
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
+from gridmap.address import AddressMatcher
 from gridmap.coverage.index import PolygonIndex
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.geo import WGS84, metric_crs
@@ -71,6 +72,8 @@ class Coverage:
     precincts: gpd.GeoDataFrame
     buildings: gpd.GeoDataFrame
     revision: str | None = None
+    matcher: AddressMatcher | None = None
+    """The standard address library over the same layers (None: addresses are not answered)."""
 
     def __post_init__(self) -> None:
         self.grids = self.grids.sort_values("code", kind="stable").reset_index(drop=True)
@@ -99,8 +102,11 @@ class Coverage:
         self._grid_answers = [self._grid_answer(i) for i in range(len(self.grids))]
         self._grid_position = {code: i for i, code in enumerate(self.grids["code"])}
         anchor = shapely.point_on_surface(self.buildings.geometry.values)
-        self.building_grid = self.locate_grids(shapely.get_x(anchor), shapely.get_y(anchor))
-        """Grid code of each building, by a point inside its footprint (the rule import checks)."""
+        self.building_xy = np.column_stack([shapely.get_x(anchor), shapely.get_y(anchor)])
+        """A point inside each building's footprint: where an address that names it is located."""
+        self.building_grid = self.locate_grids(self.building_xy[:, 0], self.building_xy[:, 1])
+        """Grid code of each building, by that point (the rule import checks)."""
+        self.building_position = {code: i for i, code in enumerate(self.buildings["code"])}
 
     @classmethod
     def from_layers(cls, layers: Mapping[str, Frame], revision: str | None = None) -> Coverage:
@@ -112,6 +118,7 @@ class Coverage:
             precincts=layers["precincts"],
             buildings=layers["buildings"],
             revision=revision,
+            matcher=AddressMatcher.from_layers(layers),
         )
 
     def _centre(self) -> tuple[float, float]:
@@ -199,6 +206,28 @@ class Coverage:
         codes = np.append(self.grids["code"].to_numpy(dtype=object), None)
         return codes[hits]
 
+    def region(self, code: str) -> dict[str, Any] | None:
+        return self._regions.get(code)
+
+    def communities_under(self, code: str) -> list[str]:
+        """Community codes at or below a region, in code order."""
+        row = self._regions.get(code)
+        if row is None:
+            return []
+        if row["level"] == "community":
+            return [code]
+        children = sorted(c for c, r in self._regions.items() if r["parent_code"] == code)
+        return [community for child in children for community in self.communities_under(child)]
+
+    def region_answer(self, code: str) -> dict[str, Any]:
+        """What a community-, town- or county-level answer holds: the chain, every grid, the staff."""
+        communities = self.communities_under(code)
+        grids = [a["grid"] for a, c in zip(self._grid_answers, self.grids["community_code"]) if c in communities]
+        staff = [w for c in communities for w in self._staff_by_community.get(c, [])]
+        if len(communities) == 1:
+            staff = staff + [w for g in grids for w in self._workers_by_grid.get(g["code"], [])]
+        return {**self._admin_chain(code, math.nan, math.nan), "grids": grids, "workers": staff}
+
     def region_name(self, code: str) -> str | None:
         row = self._regions.get(code)
         return row["name"] if row else None
@@ -208,6 +237,9 @@ class Coverage:
             return self._grid_position[code]
         except KeyError:
             raise NotFound(f"网格 {code} 不存在") from None
+
+    def grid_ref(self, code: str) -> dict[str, str]:
+        return self._grid_answers[self.grid_position(code)]["grid"]
 
     def grid_workers(self, code: str) -> list[dict]:
         return self._grid_answers[self.grid_position(code)]["workers"]

@@ -1,0 +1,167 @@
+"""Who covers an address: match it against the standard address library, then answer as for a point.
+
+A building-, compound- or road-level match is located at a point inside the matched building and
+answered exactly like ``/v1/lookup?lon&lat``. A community-, town- or county-level match answers
+with that region's grids and staff (``covered`` stays false: no single grid is known). An ambiguous match still names its best candidate, but says
+``ambiguous: true`` and lists the alternatives with their grids, so nobody is sent on a guess.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from gridmap.address import MatchResult
+from gridmap.address.matcher import check_address
+from gridmap.coverage.service import Coverage, check_point
+from gridmap.errors import GridmapError, InvalidInput, PayloadTooLarge
+
+MAX_BATCH_ROWS = 100_000
+POINT_LEVELS = ("building", "compound", "road")
+
+Progress = Callable[[int], None]
+
+
+def _match_block(coverage: Coverage, result: MatchResult) -> dict[str, Any]:
+    candidates = []
+    for c in result.candidates:
+        entry = c.model_dump()
+        position = coverage.building_position.get(c.building.code) if c.building else None
+        entry["grid_code"] = coverage.building_grid[position] if position is not None else None
+        candidates.append(entry)
+    return {
+        "level": result.level,
+        "score": round(result.score, 3),
+        "address": result.address,
+        "building": result.building.model_dump() if result.building else None,
+        "parsed": result.parsed,
+        "candidates": candidates,
+        "ambiguous": result.ambiguous,
+    }
+
+
+def _grids_of(coverage: Coverage, buildings: list[str]) -> list[dict[str, str]]:
+    """Every grid a compound's buildings fall in (a large compound may straddle grids)."""
+    codes = {coverage.building_grid[coverage.building_position[b]] for b in buildings if b in coverage.building_position}
+    return [coverage.grid_ref(code) for code in sorted(c for c in codes if c)]
+
+
+def answer_for_match(coverage: Coverage, result: MatchResult) -> dict[str, Any]:
+    position = coverage.building_position.get(result.building.code) if result.building else None
+    if result.level in POINT_LEVELS and position is not None:
+        lon, lat = (float(v) for v in coverage.building_xy[position])
+        answer = coverage.lookup(lon, lat)
+        answer["grids"] = _grids_of(coverage, result.buildings) or ([answer["grid"]] if answer["grid"] else [])
+    elif result.level in ("community", "town", "county") and result.code and coverage.region(result.code):
+        answer = {"covered": False, "lon": None, "lat": None, "grid": None, **coverage.region_answer(result.code),
+                  "station": None, "precinct": None, "nearest_grid": None}
+    else:
+        answer = {"covered": False, "lon": None, "lat": None, "county": None, "town": None, "community": None,
+                  "grid": None, "grids": [], "workers": [], "station": None, "precinct": None, "nearest_grid": None}
+    answer["match"] = _match_block(coverage, result)
+    return answer
+
+
+def lookup_address(coverage: Coverage, text: str) -> dict[str, Any]:
+    check_address(text)
+    if coverage.matcher is None:
+        raise InvalidInput("地址库尚未建立")
+    return answer_for_match(coverage, coverage.matcher.match(text))
+
+
+def lookup_batch(coverage: Coverage, items: list[Any], *, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Answers in input order; a bad row gets ``{"row", "error"}`` instead of failing the batch."""
+    if len(items) > MAX_BATCH_ROWS:
+        raise PayloadTooLarge(f"一次最多查询 {MAX_BATCH_ROWS} 条，收到 {len(items)} 条；请分批提交")
+    answers: list[dict[str, Any]] = []
+    matched: dict[str, dict[str, Any]] = {}
+    for row, item in enumerate(items):
+        try:
+            answers.append(_one(coverage, item, matched))
+        except GridmapError as exc:
+            answers.append({"row": row, "error": exc.message})
+        if progress is not None:
+            progress(1)
+    return answers
+
+
+def _one(coverage: Coverage, item: Any, matched: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if isinstance(item, str):
+        item = {"address": item}
+    if not isinstance(item, dict):
+        raise InvalidInput("每一项应为地址文本，或含 address 或 lon/lat 的对象")
+    if item.get("address") is not None:
+        text = item["address"]
+        if not isinstance(text, str) or text not in matched:
+            matched[text] = lookup_address(coverage, text)  # repeated addresses are matched once
+        return matched[text]
+    lon, lat = item.get("lon"), item.get("lat")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lon, lat)):
+        raise InvalidInput("缺少地址，或经纬度不是数字")
+    check_point(float(lon), float(lat))
+    return coverage.lookup(float(lon), float(lat))
+
+
+CSV_COLUMNS = ["grid_code", "grid_name", "community", "workers", "worker_phones", "match_level", "match_score",
+               "ambiguous", "error"]
+
+
+def _csv_fields(answer: dict[str, Any]) -> list[Any]:
+    if "error" in answer and "match" not in answer:
+        return ["", "", "", "", "", "none", 0, "", answer["error"]]
+    match = answer.get("match", {})
+    grid = answer.get("grid") or {}
+    return [
+        grid.get("code", ""),
+        grid.get("name", ""),
+        (answer.get("community") or {}).get("name", ""),
+        "、".join(w["name"] for w in answer["workers"]),
+        "、".join(w["phone"] for w in answer["workers"]),
+        match.get("level", "point"),
+        match.get("score", ""),
+        "true" if match.get("ambiguous") else "false",
+        "",
+    ]
+
+
+def read_csv_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInput("CSV 为空") from None
+    if "address" not in header:
+        raise InvalidInput(f"CSV 缺少 address 列（现有列：{', '.join(header) or '无'}）")
+    rows = list(reader)
+    if len(rows) > MAX_BATCH_ROWS:
+        raise PayloadTooLarge(f"一次最多查询 {MAX_BATCH_ROWS} 行，收到 {len(rows)} 行；请分批提交")
+    return header, rows
+
+
+def lookup_csv(coverage: Coverage, text: str, *, progress: Progress | None = None) -> tuple[str, Counter]:
+    """CSV in, CSV out: the input columns, then grid, workers and match columns; plus a summary."""
+    header, rows = read_csv_rows(text)
+    column = header.index("address")
+    addresses = [row[column] if column < len(row) else "" for row in rows]
+    answers = lookup_batch(coverage, addresses, progress=progress)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header + CSV_COLUMNS)
+    for row, answer in zip(rows, answers):
+        writer.writerow(row + _csv_fields(answer))
+    return out.getvalue(), summarise(answers)
+
+
+def summarise(answers: Iterable[dict[str, Any]]) -> Counter:
+    summary: Counter = Counter()
+    for answer in answers:
+        match = answer.get("match")
+        if match is None:
+            summary["invalid" if "error" in answer else "point"] += 1
+            continue
+        summary[match["level"]] += 1
+        summary["ambiguous"] += bool(match["ambiguous"])
+    return summary
