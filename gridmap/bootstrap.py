@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from gridmap.coverage.service import Coverage
 from gridmap.importer import import_package
+from gridmap.incidents.history import load_history
 from gridmap.settings import Settings
 from gridmap.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
 
-def open_configured_store(settings: Settings, *, load_sample: bool | None = None) -> Store:
+def open_configured_store(settings: Settings, *, with_sample: bool | None = None) -> Store:
     """The store at ``settings.db``; an empty one gets the sample county unless told otherwise."""
     store = open_store(settings.db)
-    wanted = settings.load_sample_if_empty if load_sample is None else load_sample
+    wanted = settings.load_sample_if_empty if with_sample is None else with_sample
     if wanted and store.is_empty():
-        report = import_package(store, settings.sample_package)
-        log.info("loaded the sample package %s into %s (%s)", settings.sample_package, settings.db, report.counts)
+        load_sample(store, settings.sample_package)
     return store
+
+
+def load_sample(store: Store, package: Path) -> None:
+    """The sample county: its data package, then its year of incidents (when the package has one)."""
+    report = import_package(store, package)
+    history = package / "incidents.csv"
+    count = 0
+    if history.exists():
+        coverage = Coverage.from_layers(store.read_layers(), revision=store.revision())
+        count = load_history(store, coverage, history)
+    log.info("loaded the sample package %s (%s) and %d incidents", package, report.counts, count)

@@ -235,6 +235,45 @@ def export(
     typer.echo(f"已导出 {layer}：{len(frame)} 条 → {out}")
 
 
+token_app = typer.Typer(help="Bearer tokens: create and revoke (only hashes are stored)", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin | dispatcher | worker | planner")],
+    worker: Annotated[str | None, typer.Option(help="worker code, for --role worker")] = None,
+    label: Annotated[str | None, typer.Option(help="a note on whose token this is")] = None,
+    db: DbOption = None,
+) -> None:
+    """Create a token and print it once (it takes effect at once, also on running servers)."""
+    from gridmap import auth
+    from gridmap.bootstrap import open_configured_store
+
+    try:
+        store = open_configured_store(_settings(db))
+        workers = set(store.read_layer("workers")["code"])
+        token_id, token = auth.create_token(store, role=role, worker_code=worker, label=label,
+                                            known_workers=workers)
+    except GridmapError as exc:
+        _fail(exc.message)
+    typer.echo(token)
+    typer.echo(f"令牌编号 {token_id}（撤销：gridmap token revoke {token_id}）", err=True)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="token id shown at creation")], db: DbOption = None) -> None:
+    """Revoke a token by its id (takes effect at once)."""
+    from gridmap import auth
+    from gridmap.store import open_store
+
+    try:
+        auth.revoke_token(open_store(_settings(db).db), token_id)
+    except GridmapError as exc:
+        _fail(exc.message)
+    typer.echo(f"已撤销令牌 {token_id}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m gridmap`
     app()
 

@@ -40,6 +40,16 @@ class PayloadTooLarge(GridmapError):
     code = "payload_too_large"
 
 
+class Conflict(GridmapError):
+    status_code = 409
+    code = "conflict"
+
+
+class PreconditionFailed(GridmapError):
+    status_code = 412
+    code = "precondition_failed"
+
+
 class ImportRejected(GridmapError):
     """The data package has errors; nothing was written."""
 

@@ -134,6 +134,13 @@ LAYERS: Final[dict[str, Layer]] = {
             optional=True,
             description="named roads (optional)",
         ),
+        Layer(
+            "candidates",
+            (Field("code"), Field("name")),
+            ("Point",),
+            optional=True,
+            description="candidate sites for new service stations (optional; station planning)",
+        ),
     )
 }
 

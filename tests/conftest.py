@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Point, box
 
-from gridmap.importer import import_package
+from gridmap.bootstrap import load_sample
 from gridmap.settings import SAMPLE_PACKAGE, Settings
 from gridmap.store import GeoPackageStore
 
@@ -152,9 +152,9 @@ def make_package(tmp_path: Path) -> Callable[[Callable[[dict], None]], Path]:
 
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample county imported once per session; tests copy it before writing."""
+    """The sample county with its year of incidents, loaded once per session; tests copy it to write."""
     path = tmp_path_factory.mktemp("sample") / "sample.gpkg"
-    import_package(GeoPackageStore(path), SAMPLE_PACKAGE)
+    load_sample(GeoPackageStore(path), SAMPLE_PACKAGE)
     return path
 
 

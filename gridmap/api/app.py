@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gridmap.api import docs, errors
-from gridmap.api.routers import admin, areas, health, lookup
+from gridmap.api.routers import admin, areas, health, incidents, lookup, open311
 from gridmap.bootstrap import open_configured_store
 from gridmap.coverage.live import LiveCoverage
 from gridmap.settings import Settings, get_settings
@@ -38,6 +38,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.register(app)
     docs.register(app)
-    for router in (health.router, lookup.router, areas.router, admin.router):
+    for router in (health.router, lookup.router, areas.router, incidents.router, open311.router, admin.router):
         app.include_router(router)
     return app

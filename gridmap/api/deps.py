@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
+from gridmap.auth import PUBLIC, Actor, authenticate
 from gridmap.coverage.service import Coverage
 from gridmap.errors import Forbidden, Unauthorized
 from gridmap.settings import Settings
@@ -34,20 +35,25 @@ async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def require_admin(
-    settings: Annotated[Settings, Depends(get_app_settings)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> None:
-    if not settings.admin_token:
-        raise Forbidden("未配置管理令牌（GRIDMAP_ADMIN_TOKEN），管理接口已关闭")
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("需要管理令牌：Authorization: Bearer <token>")
-    if not hmac.compare_digest(token.encode(), settings.admin_token.encode()):
-        raise Forbidden("管理令牌无效")
+async def get_actor(
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <token>；不带则为公众")] = None,
+) -> Actor:
+    settings = request.app.state.settings
+    return await run_in_threadpool(authenticate, request.app.state.store, authorization,
+                                   admin_token=settings.admin_token)
+
+
+async def require_admin(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    if actor.role == PUBLIC:
+        raise Unauthorized("需要管理令牌：Authorization: Bearer <token>（GRIDMAP_ADMIN_TOKEN 或 admin 角色令牌）")
+    if actor.role != "admin":
+        raise Forbidden("只有管理员可以使用管理接口")
+    return actor
 
 
 CoverageDep = Annotated[Coverage, Depends(get_coverage)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 AdminDep = Depends(require_admin)
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -72,6 +72,7 @@ class Coverage:
     precincts: gpd.GeoDataFrame
     buildings: gpd.GeoDataFrame
     revision: str | None = None
+    units: gpd.GeoDataFrame | None = None
     matcher: AddressMatcher | None = None
     """The standard address library over the same layers (None: addresses are not answered)."""
 
@@ -107,6 +108,7 @@ class Coverage:
         self.building_grid = self.locate_grids(self.building_xy[:, 0], self.building_xy[:, 1])
         """Grid code of each building, by that point (the rule import checks)."""
         self.building_position = {code: i for i, code in enumerate(self.buildings["code"])}
+        self._units_cache: dict[tuple[str, ...], tuple[gpd.GeoDataFrame, NDArray, NDArray]] = {}
 
     @classmethod
     def from_layers(cls, layers: Mapping[str, Frame], revision: str | None = None) -> Coverage:
@@ -118,6 +120,7 @@ class Coverage:
             precincts=layers["precincts"],
             buildings=layers["buildings"],
             revision=revision,
+            units=layers.get("units"),
             matcher=AddressMatcher.from_layers(layers),
         )
 
@@ -205,6 +208,44 @@ class Coverage:
         hits = self.grid_index.locate(lon, lat)
         codes = np.append(self.grids["code"].to_numpy(dtype=object), None)
         return codes[hits]
+
+    def to_metric(self, lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
+        x, y = self._to_metric.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        return np.asarray(x), np.asarray(y)
+
+    def distance_to_grid_edge(self, code: str, lon: float, lat: float) -> float:
+        """Metres from a point to the boundary of a grid (to flag reports a grid's neighbour may own)."""
+        boundary = self.grids.geometry.iat[self.grid_position(code)].boundary
+        metric = shapely.transform(boundary, lambda c: np.column_stack(self.to_metric(c[:, 0], c[:, 1])))
+        x, y = self.to_metric(lon, lat)
+        return float(shapely.distance(metric, shapely.Point(float(x), float(y))))
+
+    def nearest_units(self, lon: float, lat: float, resources: tuple[str, ...], *, limit: int = 3,
+                      within_m: float = 3000) -> list[dict[str, Any]]:
+        """Co-building units able to offer any of ``resources``, nearest first (一呼百应)."""
+        units, ux, uy = self._units_offering(tuple(sorted(resources)))
+        if not len(units):
+            return []
+        x, y = self.to_metric(lon, lat)
+        distance = np.hypot(ux - x, uy - y)
+        order = np.argsort(distance, kind="stable")[:limit]
+        return [
+            {"code": units["code"].iat[i], "name": units["name"].iat[i], "category": units["category"].iat[i],
+             "resources": sorted(set(resources) & {r.strip() for r in units["resources"].iat[i].split(";")}),
+             "distance_m": round(float(distance[i]), 1)}
+            for i in order if distance[i] <= within_m
+        ]
+
+    def _units_offering(self, resources: tuple[str, ...]) -> tuple[gpd.GeoDataFrame, NDArray, NDArray]:
+        cache = self._units_cache
+        if resources not in cache:
+            units = self.units if self.units is not None else gpd.GeoDataFrame({"resources": []}, geometry=[])
+            offers = units["resources"].fillna("").str.split(";")
+            able = offers.map(lambda r: bool(set(resources) & {x.strip() for x in r})).to_numpy(dtype=bool)
+            chosen = units[able] if len(units) else units
+            ux, uy = self.to_metric(chosen.geometry.x.to_numpy(), chosen.geometry.y.to_numpy())
+            cache[resources] = (chosen, ux, uy)
+        return cache[resources]
 
     def region(self, code: str) -> dict[str, Any] | None:
         return self._regions.get(code)

@@ -7,12 +7,32 @@ replacing layers is one transaction, so a reader sees the old package or the new
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
 Frame = gpd.GeoDataFrame | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    """Filters on stored incidents; timestamps are ISO 8601 UTC strings, as stored."""
+
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    community: str | None = None
+    grid: str | None = None
+    assignee: str | None = None
+    since: str | None = None
+    until: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    overdue_at: str | None = None
+    """Only incidents past due at this time and not yet handled."""
+    near: tuple[float, float, float, float] | None = None
+    """(lon, lat, dlon, dlat): a box around a point, for duplicate search."""
 
 
 class Store(ABC):
@@ -35,6 +55,47 @@ class Store(ABC):
 
     def is_empty(self) -> bool:
         return self.revision() is None
+
+    # incidents: every write is one transaction, committed durably before it returns -------------
+    @abstractmethod
+    def insert_incident(self, record: dict[str, Any], event: dict[str, Any], *,
+                        idempotency_key: str | None = None, request_hash: str = "") -> tuple[int, bool]:
+        """Store a new incident with its first audit event; (id, created)."""
+
+    @abstractmethod
+    def insert_incidents(self, rows: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> int:
+        """Bulk insert of incidents with their events (sample history)."""
+
+    @abstractmethod
+    def get_incident(self, incident_id: int) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def update_incident(self, incident_id: int, *, version: int, changes: dict[str, Any],
+                        event: dict[str, Any]) -> dict[str, Any]:
+        """Compare-and-set on ``version``; raises Conflict when someone else changed it first."""
+
+    @abstractmethod
+    def incident_events(self, incident_id: int) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def query_incidents(self, query: IncidentQuery, *, limit: int | None = None, offset: int = 0,
+                        columns: str = "*") -> tuple[list[dict[str, Any]], int]:
+        """Matching incidents, newest first, and the total count before paging."""
+
+    @abstractmethod
+    def insert_token(self, *, token_id: str, token_hash: str, role: str, worker_code: str | None,
+                     label: str | None, created_at: str) -> None: ...
+
+    @abstractmethod
+    def find_token(self, token_hash: str) -> dict[str, Any] | None:
+        """The live (not revoked) token with this hash."""
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, *, at: str) -> bool: ...
+
+    @abstractmethod
+    def secret(self) -> str:
+        """A per-store random secret, created on first use."""
 
     def close(self) -> None:  # noqa: B027 - backends without resources need nothing
         pass

@@ -24,6 +24,7 @@ from gridmap.errors import StoreUnavailable
 from gridmap.geo import WGS84
 from gridmap.schema import LAYERS, Layer
 from gridmap.store.base import Frame, Store
+from gridmap.store.incident_tables import IncidentTables
 
 APPLICATION_ID = 0x47504B47  # "GPKG"
 USER_VERSION = 10300  # GeoPackage 1.3.0
@@ -88,7 +89,7 @@ def decode_geometries(blobs: list[bytes | None]) -> np.ndarray:
     return shapely.from_wkb(np.array(wkb, dtype=object))
 
 
-class GeoPackageStore(Store):
+class GeoPackageStore(IncidentTables, Store):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 

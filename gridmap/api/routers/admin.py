@@ -5,7 +5,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from gridmap.api.deps import AdminDep, StoreDep
+from pydantic import BaseModel, Field
+
+from gridmap import auth
+from gridmap.api.deps import AdminDep, CoverageDep, StoreDep
 from gridmap.importer import import_upload
 from gridmap.models import ImportAnswer
 
@@ -27,3 +30,21 @@ async def import_package(
     report = await run_in_threadpool(import_upload, store, body, source_crs=source_crs)
     await run_in_threadpool(request.app.state.coverage.reload)
     return report.to_dict()
+
+
+class TokenCreate(BaseModel):
+    role: str = Field(examples=["dispatcher"])
+    worker: str | None = Field(None, description="worker 角色绑定的网格员编码")
+    label: str | None = None
+
+
+@router.post("/tokens", status_code=201, summary="创建令牌（只显示一次；库中只存哈希）")
+async def create_token(body: TokenCreate, store: StoreDep, coverage: CoverageDep) -> dict[str, Any]:
+    token_id, token = auth.create_token(store, role=body.role, worker_code=body.worker, label=body.label,
+                                        known_workers=set(coverage.workers["code"]))
+    return {"id": token_id, "token": token, "role": body.role, "worker": body.worker}
+
+
+@router.delete("/tokens/{token_id}", status_code=204, summary="撤销令牌（立即生效）")
+async def revoke_token(token_id: str, store: StoreDep) -> None:
+    auth.revoke_token(store, token_id)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from gridmap.api.deps import ActorDep, CoverageDep, StoreDep
+from gridmap.errors import InvalidInput
+from gridmap.incidents import open311
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+
+@router.get("/services.json", summary="Open311: 服务（类别）列表")
+async def services() -> list[dict[str, Any]]:
+    return open311.services()
+
+
+@router.get("/requests.json", summary="Open311: 请求列表（不含个人信息）")
+async def requests(store: StoreDep, service_code: str | None = None, status: str | None = None,
+                   start_date: str | None = None, end_date: str | None = None) -> list[dict[str, Any]]:
+    return await run_in_threadpool(lambda: open311.list_requests(
+        store=store, service_code=service_code, status=status, start_date=start_date, end_date=end_date))
+
+
+@router.post("/requests.json", status_code=201, summary="Open311: 提交请求（表单或 JSON）")
+async def create_request(request: Request, store: StoreDep, coverage: CoverageDep, actor: ActorDep
+                         ) -> list[dict[str, Any]]:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            fields = await request.json()
+        except ValueError:
+            raise InvalidInput("请求体不是有效的 JSON") from None
+    else:
+        fields = dict(await request.form())
+    if not isinstance(fields, dict):
+        raise InvalidInput("请求体应为对象")
+    return await run_in_threadpool(lambda: open311.create(store=store, coverage=coverage, fields=fields, actor=actor))
+
+
+@router.get("/requests/{request_id}.json", summary="Open311: 单个请求")
+async def get_request(request_id: str, store: StoreDep) -> list[dict[str, Any]]:
+    return open311.get_request(store=store, request_id=request_id)

@@ -1,0 +1,96 @@
+"""The coded two-level taxonomy of incidents, with time limits and default handlers.
+
+Codes are stable API identifiers (and Open311 service codes); names are what staff see.
+``police`` adds the covering precinct as co-handler (警格联动); ``resources`` are what a co-building
+unit must be able to offer to be suggested (一呼百应).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from gridmap.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    group: str
+    group_name: str
+    hours: int
+    police: bool = False
+    resources: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def handlers(self) -> list[str]:
+        out = ["grid_worker"]
+        if self.police:
+            out.append("police")
+        if self.resources:
+            out.append("units")
+        return out
+
+
+_TREE: Final = [
+    ("safety", "安全隐患", [
+        ("safety.wall", "墙体脱落/倾斜", 24, False, ("维修", "车辆")),
+        ("safety.access", "无门禁", 72, False, ("维修",)),
+        ("safety.fire", "消防隐患", 12, True, ("志愿者",)),
+    ]),
+    ("infra", "基础设施", [
+        ("infra.streetlight", "路灯", 48, False, ("照明", "维修")),
+        ("infra.sign", "标志牌", 72, False, ("维修",)),
+        ("infra.road", "道路", 72, False, ("维修", "车辆")),
+        ("infra.water", "供水", 24, False, ("供水", "维修")),
+        ("infra.heating", "供暖/大暖", 48, False, ("供暖", "维修")),
+    ]),
+    ("sanitation", "环境卫生", [
+        ("sanitation.toilet", "旱厕", 72, False, ("志愿者", "车辆")),
+        ("sanitation.cleaning", "卫生保洁", 24, False, ("志愿者",)),
+    ]),
+    ("dispute", "矛盾纠纷", [
+        ("dispute.neighbour", "邻里", 72, True, ("法律咨询",)),
+        ("dispute.family", "家庭", 72, True, ("法律咨询",)),
+        ("dispute.dog", "文明养犬", 48, True, ()),
+    ]),
+    ("service", "民生服务", [
+        ("service.elderly", "老年人/残疾人帮扶", 48, False, ("志愿者", "医疗")),
+        ("service.errand", "上门代办", 72, False, ("志愿者",)),
+    ]),
+    ("security", "治安", [
+        ("security.public_order", "治安", 4, True, ()),
+    ]),
+    ("other", "其他", [
+        ("other.other", "其他", 120, False, ()),
+    ]),
+]
+
+CATEGORIES: Final[dict[str, Category]] = {
+    code: Category(code, name, group, group_name, hours, police, resources)
+    for group, group_name, leaves in _TREE
+    for code, name, hours, police, resources in leaves
+}
+
+
+def get_category(code: str) -> Category:
+    try:
+        return CATEGORIES[code]
+    except KeyError:
+        raise InvalidInput(f"未知的事件类别 {code!r}；可用类别见 GET /v1/categories") from None
+
+
+def category_tree() -> list[dict]:
+    return [
+        {
+            "code": group,
+            "name": group_name,
+            "children": [
+                {"code": c.code, "name": c.name, "hours": c.hours, "handlers": c.handlers,
+                 "resources": list(c.resources)}
+                for c in CATEGORIES.values() if c.group == group
+            ],
+        }
+        for group, group_name, _ in _TREE
+    ]

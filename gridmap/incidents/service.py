@@ -1,0 +1,441 @@
+"""Incident service functions: intake, reading with access rules, transitions, statistics.
+
+Keyword-only functions in the style of a service layer: routers parse, call one of these, return.
+Access rules in one place: dispatchers and admins see everything; a worker sees and acts on the
+incidents of their own grid; planners read (masked); the public reports and follows its own report
+with the receipt token returned at intake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyproj
+
+from gridmap.address.matcher import check_address
+from gridmap.auth import PUBLIC, Actor, mask_name, mask_phone, require
+from gridmap.coverage.service import Coverage, check_point
+from gridmap.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthorized
+from gridmap.geo import WGS84
+from gridmap.incidents.categories import CATEGORIES, get_category
+from gridmap.incidents.models import IncidentCreate, TransitionRequest
+from gridmap.incidents.workflow import DONE, FINAL, STATUS_LABELS, TRANSITIONS
+from gridmap.store.base import IncidentQuery, Store
+
+EDGE_FLAG_M = 30.0
+DUPLICATE_RADIUS_M = 50.0
+DUPLICATE_WINDOW = timedelta(days=7)
+ASSIGNEE_ROLES = ("专职网格员", "兼职网格员", "网格长")
+_GEOD = pyproj.Geod(ellps="WGS84")
+TIMESTAMP_OF = {
+    "accepted": "accepted_at", "dispatched": "dispatched_at", "in_progress": "started_at",
+    "resolved": "resolved_at", "verified": "verified_at", "closed": "closed_at", "cancelled": "cancelled_at",
+}
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def receipt_for(store: Store, incident_id: int) -> str:
+    """The reporter's token for following their own report: derived, never stored."""
+    return hmac.new(store.secret().encode(), f"incident:{incident_id}".encode(), hashlib.sha256).hexdigest()[:24]
+
+
+# intake ---------------------------------------------------------------------------------------
+
+def _locate(coverage: Coverage, body: IncidentCreate) -> tuple[float, float, str | None, list[str]]:
+    if body.lon is not None and body.lat is not None:
+        check_point(body.lon, body.lat)
+        return body.lon, body.lat, None, []
+    check_address(body.address)
+    if coverage.matcher is None:
+        raise InvalidInput("地址库尚未建立，请提供经纬度")
+    match = coverage.matcher.match(body.address)
+    position = coverage.building_position.get(match.building.code) if match.building else None
+    if match.level not in ("building", "compound", "road") or position is None:
+        raise InvalidInput(f"地址“{body.address}”无法定位到楼栋（匹配级别 {match.level}），请提供经纬度或更详细的地址")
+    lon, lat = (float(v) for v in coverage.building_xy[position])
+    return lon, lat, match.level, ["address_ambiguous"] if match.ambiguous else []
+
+
+def _assignee_for(coverage: Coverage, grid_code: str | None) -> str | None:
+    if grid_code is None:
+        return None
+    workers = coverage.grid_workers(grid_code)
+    for role in ASSIGNEE_ROLES:
+        for w in workers:
+            if w["role"] == role:
+                return w["code"]
+    return None
+
+
+def _duplicates(store: Store, category: str, lon: float, lat: float, now: datetime) -> list[int]:
+    dlat = DUPLICATE_RADIUS_M / 111_000 * 1.5
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+    rows, _ = store.query_incidents(
+        IncidentQuery(categories=(category,), since=iso(now - DUPLICATE_WINDOW), near=(lon, lat, dlon, dlat)),
+        columns="fid, lon, lat, status",
+    )
+    out = []
+    for row in rows:
+        if row["status"] in FINAL:
+            continue
+        _, _, distance = _GEOD.inv(lon, lat, row["lon"], row["lat"])
+        if distance <= DUPLICATE_RADIUS_M:
+            out.append(int(row["fid"]))
+    return sorted(out)
+
+
+def intake(*, store: Store, coverage: Coverage, body: IncidentCreate, actor: Actor,
+           idempotency_key: str | None = None, now: datetime | None = None) -> tuple[dict[str, Any], bool]:
+    """Register a report: locate, assign the grid's worker, add police and units, flag duplicates."""
+    now = now or utcnow()
+    category = get_category(body.category)
+    lon, lat, match_level, flags = _locate(coverage, body)
+    answer = coverage.lookup(lon, lat)
+    grid_code = answer["grid"]["code"] if answer["grid"] else None
+    if grid_code is None:
+        flags.append("outside_grids")
+    elif coverage.distance_to_grid_edge(grid_code, lon, lat) <= EDGE_FLAG_M:
+        flags.append("near_grid_edge")
+    co_handlers = []
+    if category.police and answer["precinct"]:
+        co_handlers.append({"type": "precinct", **answer["precinct"]})
+    duplicates = _duplicates(store, category.code, lon, lat, now)
+    if duplicates:
+        flags.append("possible_duplicate")
+    reporter = body.reporter or None
+    record = {
+        "category": category.code,
+        "description": body.description,
+        "lon": lon,
+        "lat": lat,
+        "address": body.address,
+        "match_level": match_level,
+        "community_code": answer["community"]["code"] if answer["community"] else None,
+        "grid_code": grid_code,
+        "precinct_code": answer["precinct"]["code"] if answer["precinct"] else None,
+        "reporter_name": reporter.name if reporter else None,
+        "reporter_phone": reporter.phone if reporter else None,
+        "source": body.source,
+        "priority": body.priority,
+        "status": "reported",
+        "assignee_code": _assignee_for(coverage, grid_code),
+        "co_handlers": co_handlers,
+        "suggested_units": coverage.nearest_units(lon, lat, category.resources),
+        "duplicate_of": duplicates,
+        "flags": flags,
+        "reported_at": iso(now),
+        "due_at": iso(now + timedelta(hours=category.hours)),
+        "updated_at": iso(now),
+    }
+    event = {"at": iso(now), "actor": actor.label, "role": actor.role, "action": "report",
+             "from_status": None, "to_status": "reported", "note": None}
+    request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    incident_id, created = store.insert_incident(record, event, idempotency_key=idempotency_key,
+                                                 request_hash=request_hash)
+    view = render(store=store, coverage=coverage, record=store.get_incident(incident_id), actor=actor, now=now)
+    view["receipt"] = receipt_for(store, incident_id)
+    return view, created
+
+
+# reading --------------------------------------------------------------------------------------
+
+def _worker_grid(coverage: Coverage, actor: Actor) -> str | None:
+    match = coverage.workers[coverage.workers["code"] == actor.worker_code]
+    return match["grid_code"].iat[0] or None if len(match) else None
+
+
+def _may_see_personal(actor: Actor, record: dict[str, Any]) -> bool:
+    return actor.is_staff or (actor.role == "worker" and actor.worker_code == record["assignee_code"])
+
+
+def _check_read(store: Store, coverage: Coverage, record: dict[str, Any], actor: Actor, receipt: str | None) -> None:
+    if actor.role == PUBLIC:
+        if receipt is None:
+            raise Unauthorized("查询上报进度需要回执码 (receipt) 或登录令牌")
+        if not hmac.compare_digest(receipt, receipt_for(store, record["id"])):
+            raise Forbidden("回执码与该事件不符")
+        return
+    if actor.role == "worker" and record["grid_code"] != _worker_grid(coverage, actor):
+        raise Forbidden("网格员只能查看本网格的事件")
+
+
+def _ref(coverage: Coverage, code: str | None, kind: str) -> dict[str, Any] | None:
+    if not code:
+        return None
+    if kind == "grid":
+        try:
+            return coverage.grid_ref(code)
+        except NotFound:
+            return {"code": code, "name": None}
+    if kind == "worker":
+        match = coverage.workers[coverage.workers["code"] == code]
+        return {"code": code, "name": match["name"].iat[0] if len(match) else None,
+                "role": match["role"].iat[0] if len(match) else None}
+    return {"code": code, "name": coverage.region_name(code)}
+
+
+def render(*, store: Store, coverage: Coverage, record: dict[str, Any], actor: Actor,
+           now: datetime | None = None) -> dict[str, Any]:
+    """The incident as a client sees it: names resolved, personal data masked by role."""
+    now = now or utcnow()
+    category = CATEGORIES.get(record["category"])
+    overdue = record["status"] not in DONE and record["due_at"] < iso(now)
+    personal = _may_see_personal(actor, record)
+    name, phone = record["reporter_name"], record["reporter_phone"]
+    assignee = _ref(coverage, record["assignee_code"], "worker")
+    return {
+        "id": record["id"],
+        "status": record["status"],
+        "status_label": STATUS_LABELS[record["status"]],
+        "category": {"code": record["category"], "name": category.name if category else None,
+                     "group": category.group_name if category else None},
+        "description": record["description"],
+        "location": {"lon": record["lon"], "lat": record["lat"], "address": record["address"],
+                     "match_level": record["match_level"]},
+        "grid": _ref(coverage, record["grid_code"], "grid"),
+        "community": _ref(coverage, record["community_code"], "region"),
+        "assignee": assignee,
+        "co_handlers": record["co_handlers"],
+        "suggested_units": record["suggested_units"],
+        "duplicate_of": record["duplicate_of"],
+        "merged_into": record["merged_into"],
+        "flags": record["flags"],
+        "source": record["source"],
+        "priority": record["priority"],
+        "reporter": {"name": name if personal else mask_name(name), "phone": phone if personal else mask_phone(phone)},
+        "reported_at": record["reported_at"],
+        "due_at": record["due_at"],
+        "timestamps": {column: record[column] for column in TIMESTAMP_OF.values()},
+        "overdue": overdue,
+        "supervised": overdue or record["supervised_by"] is not None,
+        "supervision": (
+            {"ordered_by": record["supervised_by"], "at": record["supervised_at"], "overdue": overdue,
+             "responsible": assignee}
+            if overdue or record["supervised_by"] else None
+        ),
+        "rating": record["rating"],
+        "comment": record["comment"],
+        "version": record["version"],
+    }
+
+
+def get(*, store: Store, coverage: Coverage, incident_id: int, actor: Actor,
+        receipt: str | None = None) -> dict[str, Any]:
+    record = store.get_incident(incident_id)
+    if record is None:
+        raise NotFound(f"事件 {incident_id} 不存在")
+    _check_read(store, coverage, record, actor, receipt)
+    return render(store=store, coverage=coverage, record=record, actor=actor)
+
+
+def _parse_time(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{name} 应为 ISO 8601 日期或时间，如 2026-01-31 或 2026-01-31T08:00:00Z") from None
+    return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def build_query(*, coverage: Coverage, actor: Actor, status: list[str] | None = None,
+                category: list[str] | None = None, community: str | None = None, grid: str | None = None,
+                assignee: str | None = None, overdue: bool = False, since: str | None = None,
+                until: str | None = None, bbox: str | None = None, now: datetime | None = None) -> IncidentQuery:
+    """Filters from query parameters; a worker's list is always limited to their own grid."""
+    require(actor, "admin", "dispatcher", "worker", "planner")
+    for s in status or []:
+        if s not in STATUS_LABELS:
+            raise InvalidInput(f"未知状态 {s!r}（可选：{', '.join(STATUS_LABELS)}）")
+    categories: list[str] = []
+    for c in category or []:
+        if c in CATEGORIES:
+            categories.append(c)
+        else:
+            group = [code for code, cat in CATEGORIES.items() if cat.group == c]
+            if not group:
+                raise InvalidInput(f"未知类别 {c!r}")
+            categories += group
+    box = None
+    if bbox:
+        try:
+            box = tuple(float(v) for v in bbox.split(","))
+        except ValueError:
+            box = ()
+        if len(box) != 4:
+            raise InvalidInput("bbox 应为 minlon,minlat,maxlon,maxlat")
+    if actor.role == "worker":
+        own = _worker_grid(coverage, actor)
+        if grid is not None and grid != own:
+            raise Forbidden("网格员只能查看本网格的事件")
+        grid = own or "∅"
+    return IncidentQuery(
+        statuses=tuple(status or ()), categories=tuple(categories), community=community, grid=grid,
+        assignee=assignee, since=_parse_time(since, "since"), until=_parse_time(until, "until"), bbox=box,
+        overdue_at=iso(now or utcnow()) if overdue else None,
+    )
+
+
+def list_incidents(*, store: Store, coverage: Coverage, actor: Actor, query: IncidentQuery, limit: int = 50,
+                   offset: int = 0) -> dict[str, Any]:
+    rows, total = store.query_incidents(query, limit=limit, offset=offset)
+    now = utcnow()
+    return {"items": [render(store=store, coverage=coverage, record=r, actor=actor, now=now) for r in rows],
+            "total": total, "limit": limit, "offset": offset}
+
+
+def history(*, store: Store, coverage: Coverage, incident_id: int, actor: Actor,
+            receipt: str | None = None) -> list[dict[str, Any]]:
+    get(store=store, coverage=coverage, incident_id=incident_id, actor=actor, receipt=receipt)
+    return store.incident_events(incident_id)
+
+
+# transitions ----------------------------------------------------------------------------------
+
+def transition(*, store: Store, coverage: Coverage, incident_id: int, actor: Actor, request: TransitionRequest,
+               if_match: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    step = TRANSITIONS.get(request.action)
+    if step is None:
+        raise InvalidInput(f"未知操作 {request.action!r}（可选：{', '.join(TRANSITIONS)}）")
+    record = store.get_incident(incident_id)
+    if record is None:
+        raise NotFound(f"事件 {incident_id} 不存在")
+    if actor.role not in step.roles:
+        raise Forbidden(f"角色 {actor.role} 无权执行“{step.label}”")
+    if actor.role == "worker" and record["grid_code"] != _worker_grid(coverage, actor):
+        raise Forbidden("网格员只能处置本网格的事件")
+    if if_match is not None and if_match != record["version"]:
+        raise PreconditionFailed(f"版本不一致：当前为 {record['version']}，请求基于 {if_match}；请刷新后重试")
+    if record["status"] not in step.sources:
+        raise InvalidInput(f"事件当前状态为“{STATUS_LABELS[record['status']]}”，不能执行“{step.label}”")
+    if step.needs_note and not (request.note and request.note.strip()):
+        raise InvalidInput(f"“{step.label}”需要填写原因 (note)")
+    changes: dict[str, Any] = {"updated_at": iso(now)}
+    if step.target is not None:
+        changes["status"] = step.target
+        changes[TIMESTAMP_OF.get(step.target, "updated_at")] = iso(now)
+    if request.action == "dispatch" and request.assignee:
+        if not len(coverage.workers[coverage.workers["code"] == request.assignee]):
+            raise NotFound(f"网格员 {request.assignee} 不存在")
+        changes["assignee_code"] = request.assignee
+    if request.action == "supervise":
+        changes.update(supervised_by=actor.label, supervised_at=iso(now))
+    if request.action == "reopen":
+        changes.update(resolved_at=None, verified_at=None)
+    if request.action == "cancel" and request.merge_into is not None:
+        target = store.get_incident(request.merge_into)
+        if target is None or request.merge_into == incident_id:
+            raise InvalidInput(f"合并目标事件 {request.merge_into} 不存在")
+        changes["merged_into"] = request.merge_into
+    event = {"at": iso(now), "actor": actor.label, "role": actor.role, "action": request.action,
+             "from_status": record["status"], "to_status": step.target or record["status"], "note": request.note}
+    updated = store.update_incident(incident_id, version=record["version"], changes=changes, event=event)
+    return render(store=store, coverage=coverage, record=updated, actor=actor, now=now)
+
+
+def feedback(*, store: Store, coverage: Coverage, incident_id: int, receipt: str, rating: int,
+             comment: str | None) -> dict[str, Any]:
+    """The resident's rating (反馈) once the incident has been handled."""
+    record = store.get_incident(incident_id)
+    if record is None:
+        raise NotFound(f"事件 {incident_id} 不存在")
+    _check_read(store, coverage, record, Actor(PUBLIC), receipt)
+    if record["status"] not in ("resolved", "verified", "closed"):
+        raise InvalidInput("事件处置完成后才能评价")
+    now = utcnow()
+    event = {"at": iso(now), "actor": "public", "role": PUBLIC, "action": "feedback",
+             "from_status": record["status"], "to_status": record["status"], "note": f"评分 {rating}"}
+    updated = store.update_incident(incident_id, version=record["version"],
+                                    changes={"rating": rating, "comment": comment, "updated_at": iso(now)},
+                                    event=event)
+    return render(store=store, coverage=coverage, record=updated, actor=Actor(PUBLIC))
+
+
+# frames and statistics --------------------------------------------------------------------------
+
+FRAME_COLUMNS = ("fid, category, status, priority, source, lon, lat, grid_code, community_code, assignee_code, "
+                 "reported_at, accepted_at, resolved_at, closed_at, cancelled_at, due_at, supervised_by, rating")
+
+
+def _frame(store: Store, query: IncidentQuery) -> pd.DataFrame:
+    rows, _ = store.query_incidents(query, columns=FRAME_COLUMNS)
+    frame = pd.DataFrame(rows, columns=[c.strip() for c in FRAME_COLUMNS.split(",")])
+    for column in ("reported_at", "accepted_at", "resolved_at", "closed_at", "cancelled_at", "due_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    return frame.rename(columns={"fid": "id"})
+
+
+def incidents_frame(store: Store, coverage: Coverage | None = None, *, query: IncidentQuery | None = None,
+                    now: datetime | None = None) -> gpd.GeoDataFrame:
+    """Incidents as a point layer (WGS84) for maps and planning; no personal data."""
+    frame = _frame(store, query or IncidentQuery())
+    now_ts = pd.Timestamp(now or utcnow())
+    done = frame["status"].isin(DONE)
+    names = {w: n for w, n in zip(coverage.workers["code"], coverage.workers["name"])} if coverage else {}
+    out = pd.DataFrame({
+        "id": frame["id"].astype(str),
+        "category": frame["category"],
+        "category_name": frame["category"].map(lambda c: CATEGORIES[c].name if c in CATEGORIES else c),
+        "category_group": frame["category"].map(lambda c: CATEGORIES[c].group_name if c in CATEGORIES else ""),
+        "status": frame["status"],
+        "status_label": frame["status"].map(STATUS_LABELS),
+        "priority": frame["priority"],
+        "grid_code": frame["grid_code"],
+        "community_code": frame["community_code"],
+        "assignee_name": frame["assignee_code"].map(lambda c: names.get(c, c or "")),
+        "reported_at": frame["reported_at"],
+        "due_at": frame["due_at"],
+        "overdue": (~done) & (frame["due_at"] < now_ts),
+        "supervised": frame["supervised_by"].notna() | ((~done) & (frame["due_at"] < now_ts)),
+    })
+    return gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=WGS84)
+
+
+def _hours(delta: pd.Series) -> float | None:
+    values = delta.dropna().dt.total_seconds() / 3600
+    return round(float(values.median()), 2) if len(values) else None
+
+
+def statistics(*, store: Store, actor: Actor, since: str | None = None, until: str | None = None,
+               now: datetime | None = None) -> dict[str, Any]:
+    """Counts and timings over incidents reported in [since, until)."""
+    require(actor, "admin", "dispatcher", "planner")
+    now_ts = pd.Timestamp(now or utcnow())
+    query = IncidentQuery(since=_parse_time(since, "since"), until=_parse_time(until, "until"))
+    f = _frame(store, query)
+    resolved = f[f["resolved_at"].notna()]
+    not_cancelled = f[f["status"] != "cancelled"]
+    open_ = f[~f["status"].isin(DONE)]
+
+    def counts(column: str) -> dict[str, int]:
+        return {str(k): int(v) for k, v in f[column].fillna("").value_counts().sort_index().items()}
+
+    return {
+        "period": {"since": query.since, "until": query.until},
+        "total": int(len(f)),
+        "by_status": counts("status"),
+        "by_category": counts("category"),
+        "by_community": counts("community_code"),
+        "by_grid": counts("grid_code"),
+        "median_hours_to_first_response": _hours(f["accepted_at"] - f["reported_at"]),
+        "median_hours_to_resolution": _hours(resolved["resolved_at"] - resolved["reported_at"]),
+        "on_time_rate": round(float((resolved["resolved_at"] <= resolved["due_at"]).mean()), 4)
+        if len(resolved) else None,
+        "closure_rate": round(float((not_cancelled["status"] == "closed").mean()), 4) if len(not_cancelled) else None,
+        "average_rating": round(float(f["rating"].dropna().mean()), 2) if f["rating"].notna().any() else None,
+        "overdue_open": int((open_["due_at"] < now_ts).sum()),
+    }
