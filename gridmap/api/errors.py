@@ -20,9 +20,10 @@ def register(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def request_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": _where(e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        fields = "、".join(p["field"] for p in problems if p["field"]) or "请求"
+        problems = [{"field": _where(e["loc"]), "message": e["msg"].removeprefix("Value error, ")}
+                    for e in exc.errors()]
+        said = "；".join(f"{p['field']}: {p['message']}" if p["field"] else p["message"] for p in problems[:5])
         return JSONResponse(
-            {"error": "invalid_input", "detail": f"请求参数有误：{fields}", "problems": problems},
+            {"error": "invalid_input", "detail": f"请求参数有误：{said}", "problems": problems},
             status_code=422,
         )

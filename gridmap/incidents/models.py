@@ -30,11 +30,10 @@ class IncidentCreate(BaseModel):
 
     @model_validator(mode="after")
     def _located(self) -> IncidentCreate:
-        has_point = self.lon is not None and self.lat is not None
-        if not has_point and not self.address:
-            raise ValueError("需要经纬度 (lon, lat) 或地址 (address)")
         if (self.lon is None) != (self.lat is None):
             raise ValueError("经度和纬度须同时给出")
+        if self.lon is None and not self.address:
+            raise ValueError("需要经纬度 (lon, lat) 或地址 (address)")
         return self
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from gridmap.auth import Actor
 from gridmap.coverage.service import Coverage
 from gridmap.errors import InvalidInput, NotFound
@@ -58,17 +60,25 @@ def create(*, store: Store, coverage: Coverage, fields: dict[str, Any], actor: A
     if not fields.get("service_code"):
         raise InvalidInput("缺少 service_code")
     name = " ".join(str(fields[k]) for k in ("last_name", "first_name") if fields.get(k)) or None
-    body = IncidentCreate(
+    try:
+        body = _body(fields, name, number("long"), number("lat"))
+    except ValidationError as exc:
+        said = "；".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise InvalidInput(f"请求参数有误：{said}") from None
+    view, _ = service.intake(store=store, coverage=coverage, body=body, actor=actor)
+    return [{"service_request_id": str(view["id"]), "service_notice": f"已受理登记，时限至 {view['due_at']}",
+             "account_id": None, "token": view["receipt"]}]
+
+
+def _body(fields: dict[str, Any], name: str | None, lon: float | None, lat: float | None) -> IncidentCreate:
+    return IncidentCreate(
         category=str(fields["service_code"]),
         description=str(fields.get("description") or "（无描述）"),
-        lon=number("long"), lat=number("lat"),
+        lon=lon, lat=lat,
         address=fields.get("address_string") or None,
         reporter=Reporter(name=name, phone=fields.get("phone") or None),
         source="Open311",
     )
-    view, _ = service.intake(store=store, coverage=coverage, body=body, actor=actor)
-    return [{"service_request_id": str(view["id"]), "service_notice": f"已受理登记，时限至 {view['due_at']}",
-             "account_id": None, "token": view["receipt"]}]
 
 
 def list_requests(*, store: Store, service_code: str | None = None, status: str | None = None,
