@@ -97,5 +97,8 @@ class Store(ABC):
     def secret(self) -> str:
         """A per-store random secret, created on first use."""
 
+    def checkpoint(self) -> None:  # noqa: B027 - backends that write in place need nothing
+        """Make everything written so far visible in the store's files."""
+
     def close(self) -> None:  # noqa: B027 - backends without resources need nothing
         pass

@@ -102,7 +102,7 @@ class IncidentTables:
         with self.connect() as conn:  # type: ignore[attr-defined]
             conn.row_factory = sqlite3.Row
             if not self._incident_schema_ready:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")  # once per store; may run under write_lock already
                 self._initialise(conn)  # type: ignore[attr-defined]
                 for statement in _DDL:
                     conn.execute(statement)
@@ -120,7 +120,7 @@ class IncidentTables:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._incident_conn() as conn:
+        with self.write_lock, self._incident_conn() as conn:  # type: ignore[attr-defined]
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -176,6 +176,7 @@ class IncidentTables:
             for record, events in rows:
                 self._insert(conn, record, events)
                 count += 1
+        self.checkpoint()  # type: ignore[attr-defined]
         return count
 
     def get_incident(self, incident_id: int) -> dict[str, Any] | None:
