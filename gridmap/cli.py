@@ -274,6 +274,14 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="token id shown at
     typer.echo(f"已撤销令牌 {token_id}")
 
 
+from gridmap.cli_planning import plan_app  # noqa: E402 - sub-app registered beside its siblings
+from gridmap.cli_maps import map_command  # noqa: E402 - `gridmap map …` (issue #5)
+
+app.command("map")(map_command)
+
+app.add_typer(plan_app, name="plan")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m gridmap`
     app()
 

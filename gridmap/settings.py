@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SAMPLE_PACKAGE = Path(__file__).resolve().parent.parent / "geodata" / "linyi"
 """The sample county shipped in the repository (found beside the package in a source checkout)."""
+MAP_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "node_modules"
+"""Leaflet and its plugins, installed by ``npm ci --prefix assets`` (see assets/package.json)."""
 
 
 class Settings(BaseSettings):
@@ -21,6 +23,18 @@ class Settings(BaseSettings):
     load_sample_if_empty: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
+    # Maps (issue #5): only basemap tiles come from the network; every script is served by gridmap.
+    tile_url: str = Field("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                          description="default basemap tiles (an intranet tile server or a public provider)")
+    tile_name: str = "OpenStreetMap"
+    tile_attribution: str = "© OpenStreetMap contributors"
+    tile_subdomains: str = ""
+    tianditu_key: str | None = Field(None, description="天地图 key; set to offer the 天地图 basemap")
+    amap_tile_url: str = Field(
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+        description="高德 (GCJ-02) tiles; empty disables that basemap",
+    )
+    map_assets: Path = Field(MAP_ASSETS, description="installed npm packages the maps serve under /static/vendor")
 
 
 @lru_cache

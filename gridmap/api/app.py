@@ -9,8 +9,11 @@ from fastapi import FastAPI
 
 from gridmap.api import docs, errors
 from gridmap.api.routers import admin, areas, health, incidents, lookup, open311
+from gridmap.api.routers import planning as planning_routes
+from gridmap.api.routers import maps as map_routes
 from gridmap.bootstrap import open_configured_store
 from gridmap.coverage.live import LiveCoverage
+from gridmap.planning import map_proposals
 from gridmap.settings import Settings, get_settings
 
 
@@ -23,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.store = store
         app.state.coverage = LiveCoverage(store)
+        app.state.map_proposals = map_proposals  # the planner map shows the latest siting run
         try:
             yield
         finally:
@@ -38,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.register(app)
     docs.register(app)
+    map_routes.register(app, settings)
     for router in (health.router, lookup.router, areas.router, incidents.router, open311.router, admin.router):
         app.include_router(router)
+    app.include_router(planning_routes.router)
     return app

@@ -1,0 +1,284 @@
+"""Assemble the dispatcher, worker and planner maps from the coverage index and the incidents."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+
+from gridmap.coverage.service import Coverage
+from gridmap.errors import InvalidInput, NotFound
+from gridmap.geo import WGS84
+from gridmap.layers import Basemap, add_controls, add_overlays, new_map, render
+from gridmap.layers.base import AssetMode
+from gridmap.layers.buildings import buildings_layer, uncovered_layer
+from gridmap.layers.coverage import coverage_layer
+from gridmap.layers.geometry import bounds_of
+from gridmap.layers.grids import grids_layer
+from gridmap.layers.incidents import incidents_layer
+from gridmap.layers.precincts import precincts_layer
+from gridmap.layers.regions import regions_layer
+from gridmap.layers.stations import RINGS, stations_layer
+from gridmap.layers.units import units_layer
+from gridmap.maps.incidents import OPEN_STATUSES, empty_incidents
+
+MapKind = Literal["dispatcher", "worker", "planner"]
+KINDS: tuple[str, ...] = ("dispatcher", "worker", "planner")
+
+DISTANCE_CLASSES = [(300, "#1a9850", "≤ 300 米"), (500, "#a6d96a", "300–500 米"), (1000, "#fdae61", "500–1000 米"),
+                    (None, "#d73027", "> 1000 米")]
+
+
+@dataclass
+class MapContext:
+    """What every map is drawn from."""
+
+    coverage: Coverage
+    basemaps: list[Basemap]
+    incidents: gpd.GeoDataFrame = field(default_factory=empty_incidents)
+    units: gpd.GeoDataFrame | None = None
+    api: str | None = "/v1/lookup"
+    """Address search endpoint (None in exported files: only grid and community names are searched)."""
+    now: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.units is None:
+            self.units = getattr(self.coverage, "units", None)
+        self.now = self.now or datetime.now(timezone.utc)
+
+
+def _workers_text(coverage: Coverage, code: str) -> str:
+    return "、".join(f"{w['name']}（{w['role']} {w['phone']}）" for w in coverage.grid_workers(code))
+
+
+def _open(incidents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return incidents[incidents["status"].isin(OPEN_STATUSES)] if len(incidents) else incidents
+
+
+def grid_frame(ctx: MapContext) -> gpd.GeoDataFrame:
+    """Grids with names, workers, households and incident counts: what the grids layer draws."""
+    cov = ctx.coverage
+    grids = cov.grids
+    totals = pd.DataFrame({"grid_code": cov.building_grid, "households": cov.buildings["households"].to_numpy()})
+    totals = totals.groupby("grid_code").agg(households=("households", "sum"), building_count=("households", "size"))
+    totals = totals.reindex(grids["code"]).fillna(0).astype(int)
+    open_ = _open(ctx.incidents)
+    open_counts = open_.groupby("grid_code").size() if len(open_) else pd.Series(dtype=int)
+    overdue = open_[open_["overdue"].astype(bool)] if len(open_) else open_
+    overdue_counts = overdue.groupby("grid_code").size() if len(overdue) else pd.Series(dtype=int)
+    codes = grids["code"]
+    return grids.assign(
+        community_name=grids["community_code"].map(cov.region_name),
+        workers=[_workers_text(cov, c) for c in codes],
+        households=totals["households"].to_numpy(),
+        building_count=totals["building_count"].to_numpy(),
+        open_count=codes.map(open_counts).fillna(0).astype(int).to_numpy(),
+        overdue_count=codes.map(overdue_counts).fillna(0).astype(int).to_numpy(),
+    )
+
+
+def _grid_names(cov: Coverage) -> dict[str, str]:
+    return dict(zip(cov.grids["code"], cov.grids["name"]))
+
+
+def _places(cov: Coverage) -> list[dict[str, Any]]:
+    """Grid and community names the search box finds without asking the server."""
+    places = [{"kind": "网格", "code": c, "name": n, "bounds": bounds_of(g)}
+              for c, n, g in cov.grids[["code", "name", "geometry"]].itertuples(index=False)]
+    communities = cov.regions[cov.regions["level"] == "community"]
+    places += [{"kind": "社区", "code": c, "name": n, "bounds": bounds_of(g)}
+               for c, n, g in communities[["code", "name", "geometry"]].itertuples(index=False)]
+    return places
+
+
+def _buildings(cov: Coverage, mask: np.ndarray | None = None) -> gpd.GeoDataFrame:
+    names = _grid_names(cov)
+    frame = cov.buildings.assign(grid_name=[names.get(g, "") for g in cov.building_grid])
+    return frame[mask] if mask is not None else frame
+
+
+def _metric(cov: Coverage) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(WGS84, cov.crs, always_xy=True)
+
+
+def _nearest(points_xy: np.ndarray, targets_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of and straight-line distance (metres) to the nearest target, in chunks to bound memory."""
+    if not len(targets_xy):
+        return np.full(len(points_xy), -1), np.full(len(points_xy), np.inf)
+    index = np.empty(len(points_xy), dtype=int)
+    dist = np.empty(len(points_xy))
+    for start in range(0, len(points_xy), 4096):
+        chunk = points_xy[start:start + 4096]
+        d2 = ((chunk[:, None, :] - targets_xy[None, :, :]) ** 2).sum(axis=2)
+        index[start:start + 4096] = d2.argmin(axis=1)
+        dist[start:start + 4096] = np.sqrt(d2.min(axis=1))
+    return index, dist
+
+
+def _xy(transformer: pyproj.Transformer, frame: gpd.GeoDataFrame) -> np.ndarray:
+    if not len(frame):
+        return np.empty((0, 2))
+    points = frame.geometry.representative_point() if frame.geom_type.iloc[0] != "Point" else frame.geometry
+    x, y = transformer.transform(points.x.to_numpy(), points.y.to_numpy())
+    return np.column_stack([x, y])
+
+
+def _stations(cov: Coverage) -> gpd.GeoDataFrame:
+    return cov.stations.assign(community_name=cov.stations["community_code"].map(cov.region_name))
+
+
+def dispatcher_map(ctx: MapContext):
+    cov = ctx.coverage
+    m = new_map(bounds=cov.grids.total_bounds, basemaps=ctx.basemaps, title="网格化服务管理 · 调度地图", api=ctx.api)
+    open_ = _open(ctx.incidents)
+    overlays = [
+        regions_layer(cov.regions),
+        grids_layer(grid_frame(ctx)),
+        precincts_layer(cov.precincts),
+        buildings_layer(_buildings(cov)),
+        stations_layer(_stations(cov)),
+    ]
+    if ctx.units is not None and len(ctx.units):
+        overlays.append(units_layer(ctx.units))
+    overlays.append(incidents_layer(ctx.incidents, now=ctx.now, grid_names=_grid_names(cov), only_open=True))
+    legend = add_overlays(m, overlays)
+    overdue = int(open_["overdue"].astype(bool).sum()) if len(open_) else 0
+    card = (f"<h3>调度地图</h3><div>{len(cov.grids)} 个网格 · 未办结 <b>{len(open_)}</b> 件 · "
+            f"超期 <b style='color:#c0392b'>{overdue}</b> 件</div>")
+    add_controls(m, legend=legend, search={"api": ctx.api, "places": _places(cov)}, card=card)
+    return m
+
+
+def worker_map(ctx: MapContext, code: str):
+    cov = ctx.coverage
+    match = cov.workers[cov.workers["code"] == code]
+    if not len(match):
+        raise NotFound(f"网格员 {code} 不存在")
+    worker = match.iloc[0]
+    if worker["grid_code"]:
+        grids = cov.grids[cov.grids["code"] == worker["grid_code"]]
+    else:
+        grids = cov.grids[cov.grids["community_code"] == worker["community_code"]]
+    codes = grids["code"].to_numpy()
+    frame = grid_frame(ctx)
+    frame = frame[frame["code"].isin(codes)]
+    in_patch = np.isin(cov.building_grid, codes)
+    buildings = _buildings(cov, in_patch)
+    incidents = _open(ctx.incidents)
+    incidents = incidents[incidents["grid_code"].isin(codes)] if len(incidents) else incidents
+    # nearest stations: the three closest to the patch, and any inside it
+    transformer = _metric(cov)
+    stations = _stations(cov)
+    station_xy = _xy(transformer, stations)
+    patch = grids.geometry.union_all()
+    centre = np.array(transformer.transform(patch.centroid.x, patch.centroid.y))
+    dist = np.hypot(*(station_xy - centre).T) if len(station_xy) else np.array([])
+    inside = stations.geometry.within(patch).to_numpy() if len(stations) else np.array([], dtype=bool)
+    chosen = np.zeros(len(stations), dtype=bool)
+    chosen[np.argsort(dist, kind="stable")[:3]] = True
+    near = stations[chosen | inside].assign(distance_m=np.round(dist[chosen | inside]).astype(int))
+    minx, miny, maxx, maxy = patch.bounds
+    if len(near):  # the nearest stations are in view too
+        sminx, sminy, smaxx, smaxy = near.total_bounds
+        minx, miny, maxx, maxy = min(minx, sminx), min(miny, sminy), max(maxx, smaxx), max(maxy, smaxy)
+    m = new_map(bounds=(minx, miny, maxx, maxy), basemaps=ctx.basemaps,
+                title=f"{worker['name']}的网格 · 网格化服务管理", api=ctx.api)
+    overlays = [
+        coverage_layer(frame),
+        buildings_layer(buildings, name="楼栋与住户", min_zoom=None),
+        stations_layer(near, name="附近的党群服务站", rings=(300, 500), rings_shown=False),
+        incidents_layer(incidents, now=ctx.now, grid_names=dict(zip(grids["code"], grids["name"])), name="未办结事件",
+                        heat=False,
+                        filters=False),
+    ]
+    legend = add_overlays(m, overlays)
+    totals = f"{len(buildings)} 栋 · {int(buildings['households'].sum())} 户 · {int(buildings['population'].sum())} 人"
+    grid_names = "、".join(escape(n) for n in grids["name"])
+    card = (f"<h3>{escape(worker['name'])} <span class='gm-muted'>{escape(worker['role'])}</span></h3>"
+            f"<div>{grid_names}</div><div class='gm-muted'>{totals}</div>"
+            f"<div>未办结事件 <b>{len(incidents)}</b> 件</div>")
+    add_controls(m, legend=legend, legend_collapsed=True, layers_collapsed=True, card=card)
+    return m
+
+
+def _proposals_overlay(proposals: gpd.GeoDataFrame):
+    """The planning module's own layer when it exists, else stations drawn as proposed."""
+    try:
+        module = importlib.import_module("gridmap.layers.proposals")
+        return module.proposals_layer(proposals)
+    except (ImportError, AttributeError):
+        frame = proposals.copy()
+        if "name" not in frame:
+            frame["name"] = [f"规划站点 {i + 1}" for i in range(len(frame))]
+        return stations_layer(frame, name="规划新增站点", proposed=True, rings=(500,), rings_shown=True)
+
+
+def planner_map(ctx: MapContext, *, proposals: gpd.GeoDataFrame | None = None, radius_m: float = 500):
+    if not 50 <= radius_m <= 5000:
+        raise InvalidInput("服务半径应在 50 到 5000 米之间")
+    cov = ctx.coverage
+    transformer = _metric(cov)
+    stations = _stations(cov)
+    targets = stations[["name", "geometry"]]
+    if proposals is not None and len(proposals):
+        extra = proposals.to_crs(WGS84) if proposals.crs else proposals.set_crs(WGS84)
+        names = extra["name"] if "name" in extra else pd.Series([f"规划站点 {i + 1}" for i in range(len(extra))])
+        targets = pd.concat([targets, gpd.GeoDataFrame({"name": names.to_numpy()}, geometry=extra.geometry.values,
+                                                        crs=WGS84)], ignore_index=True)
+    building_xy = np.column_stack(transformer.transform(cov.building_xy[:, 0], cov.building_xy[:, 1]))
+    nearest, dist = _nearest(building_xy, _xy(transformer, targets))
+    classes = np.digitize(dist, [300, 500, 1000], right=True)
+    buildings = _buildings(cov).assign(
+        distance_m=dist, station_name=targets["name"].to_numpy()[nearest] if len(targets) else "", dclass=classes)
+    uncovered = buildings[buildings["distance_m"] > radius_m]
+    m = new_map(bounds=cov.grids.total_bounds, basemaps=ctx.basemaps, title="网格化服务管理 · 服务站规划", api=ctx.api)
+    after = "（含规划站点）" if proposals is not None and len(proposals) else ""
+    overlays = [
+        regions_layer(cov.regions),
+        buildings_layer(buildings, name=f"楼栋：到最近服务站的直线距离{after}", min_zoom=None,
+                        classes=[(c, label) for _, c, label in DISTANCE_CLASSES], class_column="dclass",
+                        legend_title=f"楼栋到最近服务站距离{after}"),
+        uncovered_layer(uncovered, radius_m=radius_m),
+        stations_layer(stations, rings=RINGS, rings_shown=True),
+    ]
+    if proposals is not None and len(proposals):
+        overlays.append(_proposals_overlay(proposals))
+    legend = add_overlays(m, overlays)
+    households = int(cov.buildings["households"].sum())
+    lost = int(uncovered["households"].sum())
+    card = (f"<h3>服务站规划{after}</h3><div>{len(stations)} 个服务站"
+            + (f" + {len(proposals)} 个规划站点" if after else "")
+            + f"</div><div>服务半径 {radius_m:g} 米外：<b style='color:#c0392b'>{len(uncovered)}</b> 栋 "
+            f"<b style='color:#c0392b'>{lost}</b> 户（占 {lost / max(households, 1):.1%}）</div>")
+    add_controls(m, legend=legend, measure=True, locate=False, card=card,
+                 search={"api": ctx.api, "places": _places(cov)})
+    return m
+
+
+def build_map(kind: str, ctx: MapContext, *, code: str | None = None,
+              proposals: gpd.GeoDataFrame | None = None, radius_m: float = 500):
+    if kind == "dispatcher":
+        return dispatcher_map(ctx)
+    if kind == "worker":
+        if not code:
+            raise InvalidInput("网格员地图需要网格员编码，例如 gridmap map worker W0002")
+        return worker_map(ctx, code)
+    if kind == "planner":
+        return planner_map(ctx, proposals=proposals, radius_m=radius_m)
+    raise InvalidInput(f"未知的地图 {kind!r}（可选：{'、'.join(KINDS)}）")
+
+
+def map_page(kind: str, ctx: MapContext, *, code: str | None = None, proposals: gpd.GeoDataFrame | None = None,
+             radius_m: float = 500, mode: AssetMode = "served", assets_dir: Path | None = None,
+             out: Path | None = None) -> str:
+    """The map as an HTML page (served with /static links, or self-contained for a file)."""
+    m = build_map(kind, ctx, code=code, proposals=proposals, radius_m=radius_m)
+    return render(m, mode=mode, assets_dir=assets_dir, out=out)

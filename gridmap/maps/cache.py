@@ -1,0 +1,42 @@
+"""Rendered map pages, kept per data revision: a new store revision or incidents state drops the old pages."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+
+class MapCache:
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._pages: OrderedDict[tuple, str] = OrderedDict()
+        self._revision: Hashable = None
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable, revision: Hashable, build: Callable[[], str]) -> str:
+        """The page for ``key`` at ``revision``, built once; pages of other revisions are dropped."""
+        with self._lock:
+            if revision != self._revision:
+                self._pages.clear()
+                self._revision = revision
+            page = self._pages.get((key,))
+            if page is not None:
+                self._pages.move_to_end((key,))
+                self.hits += 1
+                return page
+        page = build()
+        with self._lock:
+            self.misses += 1
+            if revision == self._revision:
+                self._pages[(key,)] = page
+                while len(self._pages) > self.size:
+                    self._pages.popitem(last=False)
+        return page
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self._revision = None

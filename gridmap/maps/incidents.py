@@ -1,0 +1,105 @@
+"""The incidents the maps draw: from ``gridmap.incidents.service.incidents_frame`` once it exists,
+else an empty frame with the agreed columns; plus a synthetic history for benchmarks and tests."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.geo import WGS84
+
+COLUMNS = ["id", "category", "category_name", "category_group", "status", "status_label", "priority", "grid_code",
+           "community_code", "assignee_name", "reported_at", "due_at", "overdue", "supervised"]
+
+STATUS_LABELS = {"reported": "上报", "accepted": "受理", "dispatched": "派遣", "in_progress": "处置中",
+                 "resolved": "已处置", "verified": "核查", "closed": "结案", "returned": "退回", "cancelled": "作废"}
+OPEN_STATUSES = frozenset({"reported", "accepted", "dispatched", "in_progress", "returned"})
+
+
+def empty_incidents() -> gpd.GeoDataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    for c in ("reported_at", "due_at"):
+        frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
+    frame["overdue"] = pd.Series(dtype=bool)
+    frame["supervised"] = pd.Series(dtype=bool)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+
+
+def load_incidents(store: Any, coverage: Any = None) -> gpd.GeoDataFrame:
+    """The store's incidents (empty when the incidents service is not installed)."""
+    try:
+        from gridmap.incidents.service import incidents_frame
+    except ImportError:
+        return empty_incidents()
+    frame = incidents_frame(store, coverage)
+    return frame if frame is not None else empty_incidents()
+
+
+def fingerprint(incidents: gpd.GeoDataFrame) -> str:
+    """Changes whenever any incident changes (status, assignee, position…): part of the map cache key."""
+    if not len(incidents):
+        return "empty"
+    digest = hashlib.blake2b(digest_size=12)
+    columns = [c for c in incidents.columns if c != incidents.geometry.name]
+    digest.update(pd.util.hash_pandas_object(incidents[columns].astype(str), index=False).to_numpy().tobytes())
+    digest.update(shapely.to_wkb(np.asarray(incidents.geometry.values)).astype(bytes).tobytes())
+    return digest.hexdigest()
+
+
+SYNTHETIC_CATEGORIES = [
+    ("safety.fire", "消防隐患", "安全隐患"), ("safety.wall", "墙体脱落/倾斜", "安全隐患"),
+    ("infra.streetlight", "路灯", "基础设施"), ("infra.road", "道路", "基础设施"), ("infra.water", "供水", "基础设施"),
+    ("sanitation.cleaning", "卫生保洁", "环境卫生"), ("sanitation.toilet", "旱厕", "环境卫生"),
+    ("dispute.neighbour", "邻里", "矛盾纠纷"), ("service.elderly", "老年人/残疾人帮扶", "民生服务"),
+    ("security.public_order", "治安", "治安"), ("other.other", "其他", "其他"),
+]
+
+
+def synthetic_incidents(coverage: Any, n: int = 5000, *, seed: int = 5, now: datetime | None = None
+                        ) -> gpd.GeoDataFrame:
+    """``n`` plausible incidents at the sample county's buildings over 90 days (deterministic for a seed)."""
+    rng = np.random.default_rng(seed)
+    now = now or datetime(2025, 6, 30, 12, tzinfo=timezone.utc)
+    pick = rng.integers(0, len(coverage.buildings), n)
+    xy = coverage.building_xy[pick] + rng.normal(0, 0.00015, (n, 2))
+    grids = coverage.locate_grids(xy[:, 0], xy[:, 1])
+    fallback = coverage.building_grid[pick]
+    grids = np.where(pd.isna(grids), fallback, grids)
+    communities = coverage.grids.set_index("code")["community_code"]
+    workers = coverage.workers[coverage.workers["grid_code"].fillna("") != ""].groupby("grid_code")["name"].first()
+    cats = rng.integers(0, len(SYNTHETIC_CATEGORIES), n)
+    age_h = rng.exponential(24 * 20, n).clip(0, 24 * 90)
+    reported = pd.to_datetime([now - timedelta(hours=float(h)) for h in age_h], utc=True)
+    statuses = np.array(list(STATUS_LABELS))
+    weights = np.array([6, 6, 8, 10, 12, 8, 40, 4, 6], dtype=float)
+    status = statuses[rng.choice(len(statuses), n, p=weights / weights.sum())]
+    young = age_h < 48
+    status = np.where(young & (rng.random(n) < 0.6), rng.choice(statuses[:4], n), status)
+    hours = np.array([72, 24, 48, 72, 24, 24, 72, 72, 48, 4, 120])[cats]
+    due = reported + pd.to_timedelta(hours, unit="h")
+    is_open = np.isin(status, list(OPEN_STATUSES))
+    overdue = is_open & (due < pd.Timestamp(now))
+    assignee = [workers.get(g, "") if s not in ("reported", "accepted") else "" for g, s in zip(grids, status)]
+    frame = pd.DataFrame({
+        "id": [f"SJ{(now - timedelta(hours=float(h))).strftime('%Y%m%d')}{i:05d}" for i, h in enumerate(age_h)],
+        "category": [SYNTHETIC_CATEGORIES[c][0] for c in cats],
+        "category_name": [SYNTHETIC_CATEGORIES[c][1] for c in cats],
+        "category_group": [SYNTHETIC_CATEGORIES[c][2] for c in cats],
+        "status": status,
+        "status_label": [STATUS_LABELS[s] for s in status],
+        "priority": rng.choice(["normal", "urgent"], n, p=[0.85, 0.15]),
+        "grid_code": grids,
+        "community_code": [communities.get(g) for g in grids],
+        "assignee_name": assignee,
+        "reported_at": reported,
+        "due_at": due,
+        "overdue": overdue,
+        "supervised": overdue & (rng.random(n) < 0.3),
+    })
+    return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=WGS84)

@@ -1,0 +1,28 @@
+"""Station planning (issue #6): coverage of today's service stations and sites for new ones.
+
+``Planner`` (one per store revision, ``planner_for``) holds the walking network and the cached
+distances; ``plan_coverage`` / ``plan_stations`` are what the API and the CLI call; ``solver`` has
+the exact models (maximal covering, set covering, p-median) on HiGHS.
+"""
+
+from gridmap.planning.service import (
+    PRESETS,
+    Planner,
+    SitingRequest,
+    SitingResult,
+    map_proposals,
+    plan_coverage,
+    plan_stations,
+    planner_for,
+)
+
+__all__ = [
+    "PRESETS",
+    "Planner",
+    "SitingRequest",
+    "SitingResult",
+    "map_proposals",
+    "plan_coverage",
+    "plan_stations",
+    "planner_for",
+]

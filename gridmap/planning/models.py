@@ -1,0 +1,35 @@
+"""Request schema of ``POST /v1/planning/stations`` (pydantic; the checks with staff messages live in
+``SitingRequest.check``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridmap.planning.service import DEFAULT_SPACING, SitingRequest
+
+
+class StationsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"k": 10, "radius_m": 500, "objective": "max_coverage", "demand": "households", "metric": "network"},
+        {"radius_m": 300, "objective": "set_cover", "target_share": 0.9, "metric": "network"},
+        {"k": 5, "objective": "p_median", "demand": {"households": 1, "incidents": 1}, "metric": "network"},
+    ]})
+
+    k: int = Field(5, description="新站点数（max_coverage、p_median）")
+    radius_m: float = Field(500, description="服务半径（米）：300 / 500 / 1000 为 5、10、15 分钟生活圈")
+    objective: Literal["max_coverage", "set_cover", "p_median"] = Field(
+        "max_coverage", description="max_coverage 最大覆盖；set_cover 达到目标覆盖率的最少站点；p_median 平均步行距离最短")
+    target_share: float = Field(0.95, description="set_cover 的目标覆盖率（0–1，含现有站点）")
+    demand: Literal["households", "population", "incidents"] | dict[str, float] = Field(
+        "households", description="需求：户数、人口、近 12 个月事件数，或加权组合如 {\"households\": 1, \"incidents\": 2}")
+    metric: Literal["network", "euclidean"] = Field("network", description="network 步行路网距离；euclidean 直线距离")
+    capacity: float | None = Field(None, description="每个新站点可服务的户数（需求单位）上限；不填为不限")
+    candidates: Literal["auto", "layer", "generated"] = Field(
+        "auto", description="候选站点：数据包的 candidates 图层，或沿街生成（路口与沿路点）")
+    candidate_spacing_m: float = Field(DEFAULT_SPACING, description="沿街生成候选点的间距（米）")
+    time_limit_s: float = Field(30, description="求解时限（秒）；超时返回当前最好方案与最优性差距")
+
+    def to_request(self) -> SitingRequest:
+        return SitingRequest(**self.model_dump())
