@@ -1,5 +1,5 @@
-"""The incidents the maps draw: from ``gridmap.incidents.service.incidents_frame`` once it exists,
-else an empty frame with the agreed columns; plus a synthetic history for benchmarks and tests."""
+"""The incidents the maps draw (``gridmap.incidents.service.incidents_frame``), an empty frame with
+the same columns, and a synthetic history for benchmarks and tests."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import pandas as pd
 import shapely
 
 from gridmap.geo import WGS84
+from gridmap.incidents.service import incidents_frame
+from gridmap.incidents.workflow import DONE, STATUS_LABELS
 
 COLUMNS = ["id", "category", "category_name", "category_group", "status", "status_label", "priority", "grid_code",
            "community_code", "assignee_name", "reported_at", "due_at", "overdue", "supervised"]
 
-STATUS_LABELS = {"reported": "上报", "accepted": "受理", "dispatched": "派遣", "in_progress": "处置中",
-                 "resolved": "已处置", "verified": "核查", "closed": "结案", "returned": "退回", "cancelled": "作废"}
-OPEN_STATUSES = frozenset({"reported", "accepted", "dispatched", "in_progress", "returned"})
+OPEN_STATUSES = frozenset(STATUS_LABELS) - DONE
 
 
 def empty_incidents() -> gpd.GeoDataFrame:
@@ -32,13 +32,8 @@ def empty_incidents() -> gpd.GeoDataFrame:
 
 
 def load_incidents(store: Any, coverage: Any = None) -> gpd.GeoDataFrame:
-    """The store's incidents (empty when the incidents service is not installed)."""
-    try:
-        from gridmap.incidents.service import incidents_frame
-    except ImportError:
-        return empty_incidents()
-    frame = incidents_frame(store, coverage)
-    return frame if frame is not None else empty_incidents()
+    """The store's incidents, without personal data."""
+    return incidents_frame(store, coverage)
 
 
 def fingerprint(incidents: gpd.GeoDataFrame) -> str:
