@@ -16,19 +16,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port
 
 from gridmap import auth
 from gridmap.store import GeoPackageStore
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(db: Path, port: int) -> subprocess.Popen:

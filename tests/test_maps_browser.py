@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 import pytest
+from servers import free_port
 import shapely
 
 from gridmap.geo import wgs84_to_gcj02
@@ -38,19 +38,13 @@ if not CHROMIUM.exists():  # .ci/run installs it; elsewhere: apt-get install chr
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' brings Playwright")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``gridmap serve`` in its own process over a copy of the sample county."""
     folder = tmp_path_factory.mktemp("map_server")
     db = folder / "sample.gpkg"
     shutil.copy(sample_db, db)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}
     log = (folder / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "gridmap", "serve", "--db", str(db), "--port", str(port)],
