@@ -90,15 +90,3 @@ def authenticate(store: Store, authorization: str | None, *, admin_token: str | 
 def require(actor: Actor, *roles: str) -> None:
     if actor.role not in roles:
         raise Forbidden("没有权限执行此操作" if actor.role != PUBLIC else "需要登录令牌")
-
-
-def mask_phone(phone: str | None) -> str | None:
-    if not phone:
-        return phone
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
-
-
-def mask_name(name: str | None) -> str | None:
-    if not name:
-        return name
-    return name[0] + "*" * max(1, len(name) - 1)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
+from gridmap.access import check_actor
 from gridmap.auth import PUBLIC, Actor, authenticate
 from gridmap.coverage.service import Coverage
 from gridmap.errors import Forbidden, Unauthorized
@@ -40,8 +41,9 @@ async def get_actor(
     authorization: Annotated[str | None, Header(description="Bearer <token>；不带则为公众")] = None,
 ) -> Actor:
     settings = request.app.state.settings
-    return await run_in_threadpool(authenticate, request.app.state.store, authorization,
-                                   admin_token=settings.admin_token)
+    actor = await run_in_threadpool(authenticate, request.app.state.store, authorization,
+                                    admin_token=settings.admin_token)
+    return check_actor(actor, coverage_of(request))
 
 
 async def require_admin(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:

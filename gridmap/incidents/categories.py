@@ -2,7 +2,9 @@
 
 Codes are stable API identifiers (and Open311 service codes); names are what staff see.
 ``police`` adds the covering precinct as co-handler (警格联动); ``resources`` are what a co-building
-unit must be able to offer to be suggested (一呼百应).
+unit must be able to offer to be suggested (一呼百应). ``sensitive`` leaves (disputes, care of vulnerable
+people, public order, mental health) never reach the public; reports on a ``public_asset`` (street
+lights, signs, roads) keep their exact position in public answers (see docs/security.md).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class Category:
     hours: int
     police: bool = False
     resources: tuple[str, ...] = field(default_factory=tuple)
+    sensitive: bool = False
+    public_asset: bool = False
 
     @property
     def handlers(self) -> list[str]:
@@ -32,6 +36,12 @@ class Category:
             out.append("units")
         return out
 
+
+SENSITIVE: Final = frozenset({
+    "dispute.neighbour", "dispute.family", "dispute.dog", "service.elderly", "service.mental_health",
+    "security.public_order",
+})
+PUBLIC_ASSETS: Final = frozenset({"infra.streetlight", "infra.sign", "infra.road"})
 
 _TREE: Final = [
     ("safety", "安全隐患", [
@@ -58,6 +68,7 @@ _TREE: Final = [
     ("service", "民生服务", [
         ("service.elderly", "老年人/残疾人帮扶", 48, False, ("志愿者", "医疗")),
         ("service.errand", "上门代办", 72, False, ("志愿者",)),
+        ("service.mental_health", "心理健康关爱", 48, False, ("心理疏导", "医疗")),
     ]),
     ("security", "治安", [
         ("security.public_order", "治安", 4, True, ()),
@@ -68,7 +79,7 @@ _TREE: Final = [
 ]
 
 CATEGORIES: Final[dict[str, Category]] = {
-    code: Category(code, name, group, group_name, hours, police, resources)
+    code: Category(code, name, group, group_name, hours, police, resources, code in SENSITIVE, code in PUBLIC_ASSETS)
     for group, group_name, leaves in _TREE
     for code, name, hours, police, resources in leaves
 }
@@ -88,7 +99,7 @@ def category_tree() -> list[dict]:
             "name": group_name,
             "children": [
                 {"code": c.code, "name": c.name, "hours": c.hours, "handlers": c.handlers,
-                 "resources": list(c.resources)}
+                 "resources": list(c.resources), "sensitive": c.sensitive, "public_asset": c.public_asset}
                 for c in CATEGORIES.values() if c.group == group
             ],
         }

@@ -19,7 +19,8 @@ import pandas as pd
 import pyproj
 
 from gridmap.address.matcher import check_address
-from gridmap.auth import PUBLIC, Actor, mask_name, mask_phone, require
+from gridmap.access import mask_name, mask_phone
+from gridmap.auth import PUBLIC, Actor, require
 from gridmap.coverage.service import Coverage, check_point
 from gridmap.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthorized
 from gridmap.geo import WGS84

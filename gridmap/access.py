@@ -1,0 +1,277 @@
+"""Who may see what: the one place that decides, for every output path.
+
+The JSON API, Open311, the maps, exports and the audit history all ask this module for the view
+an actor may have of an incident; none of them decides by itself. The policy it enforces is
+written in ``docs/security.md``; ``tests/test_access_matrix.py`` checks every route against it.
+
+Views, from most to least:
+
+- ``full``: dispatchers and admins; a worker's view is the same, except that the reporter's name
+  and phone are masked unless the incident is assigned to that worker.
+- ``planner``: anonymised points (category, status, times, grid), positions of sensitive
+  categories rounded; no description, address, reporter or assignee.
+- ``reporter``: whoever holds the receipt: status, time line and public replies, their own place;
+  free text with phone and ID numbers redacted; nothing of who on staff did what.
+- ``public``: public categories only; no reporter, redacted description, no unit/floor/room,
+  position rounded to about 100 m unless the report is about a public asset (a street light).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import geopandas as gpd
+import numpy as np
+
+from gridmap.auth import PUBLIC, Actor
+from gridmap.errors import Forbidden, Unauthorized
+from gridmap.incidents.categories import CATEGORIES
+
+ROUND_DEGREES: Final = 0.001
+"""Public positions snap to the centre of a 0.001° cell: about 110 m north–south, 90 m east–west here."""
+
+STAFF_ROLES: Final = frozenset({"admin", "dispatcher"})
+READER_ROLES: Final = frozenset({"admin", "dispatcher", "worker", "planner"})
+
+PLANNER_INCIDENT_FIELDS: Final = (
+    "id", "category", "category_name", "category_group", "status", "status_label", "priority",
+    "grid_code", "community_code", "reported_at", "due_at", "overdue", "supervised",
+)
+"""What anonymised incident points carry (planner views, the GIS export): no text, no person."""
+
+PUBLIC_MAP_FIELDS: Final = (
+    "id", "category", "category_name", "category_group", "status", "status_label", "grid_code",
+    "community_code", "reported_at",
+)
+
+# free text --------------------------------------------------------------------------------------
+
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8}|\d{5})(\d{3}[\dXx]|\d{1})(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?(\d{3,4})(\d{4})(?!\d)")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+
+
+def _mask_id(m: re.Match[str]) -> str:
+    head, middle, tail = m.group(1), m.group(2), m.group(3)
+    if len(head + middle + tail) not in (15, 18):
+        return m.group(0)
+    return head[:4] + "*" * (len(head) - 4 + len(middle) + len(tail) - 4) + (head + middle + tail)[-4:]
+
+
+def redact_text(text: str | None) -> str | None:
+    """Free text with 身份证 numbers, phone numbers and e-mail addresses masked (``139****5678``)."""
+    if not text:
+        return text
+    text = _ID_NUMBER.sub(_mask_id, text)
+    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
+    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+
+
+_NUM = r"(?:\d+|[零〇一二三四五六七八九十百两]+)"
+_DASH_ROOM = re.compile(rf"(\d+)\s*[-－—]\s*\d+\s*[-－—]\s*\d+.*$")
+_UNIT_ON = re.compile(rf"\s*{_NUM}\s*(?:单元|层|楼层|室|户|号房).*$")
+_ROOM_AFTER_BUILDING = re.compile(r"((?:号楼|栋|幢|座|#))\s*\d{3,5}.*$")
+
+
+def coarse_address(address: str | None) -> str | None:
+    """The address without unit, floor or room: what the public may read of where a report is."""
+    if not address:
+        return address
+    address = redact_text(address) or ""
+    address = _DASH_ROOM.sub(lambda m: f"{m.group(1)}号楼", address)
+    address = _UNIT_ON.sub("", address)
+    return _ROOM_AFTER_BUILDING.sub(lambda m: m.group(1), address).strip()
+
+
+def round_position(lon: float, lat: float) -> tuple[float, float]:
+    """The centre of the ``ROUND_DEGREES`` cell holding the point (about 100 m)."""
+    def snap(v: float) -> float:
+        return round((math.floor(v / ROUND_DEGREES) + 0.5) * ROUND_DEGREES, 6)
+    return snap(lon), snap(lat)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return phone
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+def mask_name(name: str | None) -> str | None:
+    if not name:
+        return name
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+# categories -------------------------------------------------------------------------------------
+
+def is_sensitive(category: str) -> bool:
+    """Disputes, care of vulnerable people, public order, mental health: never shown to the public.
+    An unknown code counts as sensitive (fail closed)."""
+    found = CATEGORIES.get(category)
+    return found is None or found.sensitive
+
+
+def is_public_asset(category: str) -> bool:
+    found = CATEGORIES.get(category)
+    return found is not None and found.public_asset
+
+
+PUBLIC_CATEGORIES: Final = tuple(code for code, c in CATEGORIES.items() if not c.sensitive)
+
+
+# actors and scopes ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scope:
+    """The incidents an actor may read: ``grids`` None means every incident (outside grids too)."""
+
+    grids: frozenset[str] | None
+    view: str
+
+    def covers(self, grid_code: str | None) -> bool:
+        return self.grids is None or (grid_code is not None and grid_code in self.grids)
+
+
+def _worker_row(coverage: Any, code: str | None) -> dict[str, Any] | None:
+    workers = coverage.workers
+    match = workers[workers["code"] == code]
+    return match.iloc[0].to_dict() if len(match) else None
+
+
+def check_actor(actor: Actor, coverage: Any) -> Actor:
+    """A worker token whose worker no longer exists (after a re-import) is refused everywhere."""
+    if actor.role == "worker" and _worker_row(coverage, actor.worker_code) is None:
+        raise Forbidden(f"令牌绑定的网格员 {actor.worker_code} 已不在当前数据中，请重新签发令牌")
+    return actor
+
+
+def worker_grids(actor: Actor, coverage: Any) -> frozenset[str]:
+    """A grid worker's grid; a community-level worker's (网格长, 社区民警: no grid) whole community."""
+    row = _worker_row(coverage, actor.worker_code)
+    if row is None:
+        return frozenset()
+    if row.get("grid_code"):
+        return frozenset({row["grid_code"]})
+    grids = coverage.grids
+    return frozenset(grids.loc[grids["community_code"] == row.get("community_code"), "code"])
+
+
+def scope_of(actor: Actor, coverage: Any) -> Scope:
+    """What incidents a signed-in actor may list or read; the public lists nothing."""
+    if actor.role in STAFF_ROLES:
+        return Scope(None, "full")
+    if actor.role == "planner":
+        return Scope(frozenset(coverage.grids["code"]), "planner")
+    if actor.role == "worker":
+        return Scope(worker_grids(actor, coverage), "full")
+    raise Unauthorized("需要登录令牌")
+
+
+def check_incident_read(actor: Actor, coverage: Any, record: dict[str, Any]) -> Scope:
+    scope = scope_of(actor, coverage)
+    if not scope.covers(record.get("grid_code")):
+        raise Forbidden("只能查看本人负责范围内的事件" if actor.role == "worker" else "网格外的事件只有指挥中心可以查看")
+    return scope
+
+
+def may_see_reporter(actor: Actor, record: dict[str, Any]) -> bool:
+    """Reporter name and phone: dispatchers, admins and the assigned worker only."""
+    return actor.role in STAFF_ROLES or (actor.role == "worker" and actor.worker_code == record.get("assignee_code"))
+
+
+# incident views ---------------------------------------------------------------------------------
+
+_PLANNER_KEYS: Final = ("id", "status", "status_label", "category", "grid", "community", "priority",
+                        "reported_at", "due_at", "timestamps", "overdue", "supervised", "version")
+_REPORTER_KEYS: Final = ("id", "status", "status_label", "category", "description", "location", "grid",
+                         "community", "reported_at", "due_at", "timestamps", "overdue", "rating", "comment",
+                         "version", "reporter")
+
+
+def shape_incident(view: dict[str, Any], record: dict[str, Any], *, actor: Actor, as_reporter: bool = False
+                   ) -> dict[str, Any]:
+    """Cut a fully rendered incident down to what ``actor`` may see (``as_reporter``: via the receipt)."""
+    if as_reporter:
+        out = {k: view[k] for k in _REPORTER_KEYS}
+        out["description"] = redact_text(view["description"])
+        out["reporter"] = {"name": mask_name(record["reporter_name"]), "phone": mask_phone(record["reporter_phone"])}
+        return out
+    if actor.role == "planner":
+        out = {k: view[k] for k in _PLANNER_KEYS}
+        lon, lat = _planner_position(record)
+        out["location"] = {"lon": lon, "lat": lat}
+        return out
+    if not may_see_reporter(actor, record):
+        view = {**view, "reporter": {"name": mask_name(record["reporter_name"]),
+                                     "phone": mask_phone(record["reporter_phone"])}}
+    return view
+
+
+def _planner_position(record: dict[str, Any]) -> tuple[float, float]:
+    if is_sensitive(record["category"]):
+        return round_position(record["lon"], record["lat"])
+    return record["lon"], record["lat"]
+
+
+def public_position(category: str, lon: float, lat: float) -> tuple[float, float]:
+    return (lon, lat) if is_public_asset(category) else round_position(lon, lat)
+
+
+def public_incident(record: dict[str, Any]) -> dict[str, Any] | None:
+    """What anyone may read of a stored incident; None for sensitive categories (they do not exist
+    for the public)."""
+    if is_sensitive(record["category"]):
+        return None
+    lon, lat = public_position(record["category"], record["lon"], record["lat"])
+    return {
+        "id": record["id"], "category": record["category"], "status": record["status"],
+        "description": redact_text(record["description"]), "address": coarse_address(record["address"]),
+        "lon": lon, "lat": lat, "grid_code": record["grid_code"], "reported_at": record["reported_at"],
+        "updated_at": record["updated_at"], "due_at": record["due_at"],
+    }
+
+
+# history ----------------------------------------------------------------------------------------
+
+def shape_history(events: list[dict[str, Any]], *, actor: Actor, as_reporter: bool = False) -> list[dict[str, Any]]:
+    """Staff in scope read the whole audit log; the reporter reads status changes and public replies."""
+    if not as_reporter:
+        if actor.role == "planner":
+            raise Forbidden("规划人员不能查看事件处置记录")
+        return events
+    return [{"at": e["at"], "action": e["action"], "from_status": e["from_status"], "to_status": e["to_status"],
+             "reply": e.get("reply")}
+            for e in events if e["action"] == "report" or e["from_status"] != e["to_status"] or e.get("reply")]
+
+
+# maps -------------------------------------------------------------------------------------------
+
+def incidents_for_map(frame: gpd.GeoDataFrame, *, actor: Actor, coverage: Any) -> gpd.GeoDataFrame:
+    """The incident points a map may draw for ``actor`` (the frame carries no reporter data)."""
+    if actor.role == PUBLIC:
+        public = frame[~frame["category"].map(is_sensitive).astype(bool)]
+        return _rounded(public[[*PUBLIC_MAP_FIELDS, public.geometry.name]].copy(), everything=False)
+    scope = scope_of(actor, coverage)
+    shown = frame if scope.grids is None else frame[frame["grid_code"].isin(scope.grids)]
+    if scope.view == "planner":
+        return _rounded(shown[[*PLANNER_INCIDENT_FIELDS, shown.geometry.name]].copy(), everything=False,
+                        only_sensitive=True)
+    return shown
+
+
+def _rounded(frame: gpd.GeoDataFrame, *, everything: bool, only_sensitive: bool = False) -> gpd.GeoDataFrame:
+    if not len(frame):
+        return frame
+    if only_sensitive:
+        move = frame["category"].map(is_sensitive).to_numpy(dtype=bool)
+    else:
+        move = ~frame["category"].map(is_public_asset).to_numpy(dtype=bool) | everything
+    x, y = frame.geometry.x.to_numpy().copy(), frame.geometry.y.to_numpy().copy()
+    snapped = np.array([round_position(a, b) for a, b in zip(x[move], y[move])]).reshape(-1, 2)
+    x[move], y[move] = snapped[:, 0], snapped[:, 1]
+    return frame.set_geometry(gpd.points_from_xy(x, y, crs=frame.crs))
