@@ -189,8 +189,9 @@ def may_see_reporter(actor: Actor, record: dict[str, Any]) -> bool:
 _PLANNER_KEYS: Final = ("id", "status", "status_label", "category", "grid", "community", "priority",
                         "reported_at", "due_at", "timestamps", "overdue", "supervised", "version")
 _REPORTER_KEYS: Final = ("id", "status", "status_label", "category", "description", "location", "grid",
-                         "community", "reported_at", "due_at", "timestamps", "overdue", "rating", "comment",
-                         "version", "reporter")
+                         "community", "assignee", "reported_at", "due_at", "timestamps", "overdue", "rating",
+                         "comment", "version", "reporter")
+"""The assignee is a grid worker, whose name, role and work phone are public service contacts."""
 
 
 def shape_incident(view: dict[str, Any], record: dict[str, Any], *, actor: Actor, as_reporter: bool = False

@@ -50,6 +50,11 @@ class PreconditionFailed(GridmapError):
     code = "precondition_failed"
 
 
+class PreconditionRequired(GridmapError):
+    status_code = 428
+    code = "precondition_required"
+
+
 class ImportRejected(GridmapError):
     """The data package has errors; nothing was written."""
 

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(None, description="bearer token for /v1/admin endpoints; unset disables them")
     sample_package: Path = SAMPLE_PACKAGE
     load_sample_if_empty: bool = True
+    service_area_margin_m: float = Field(5000.0, description="reports farther than this outside the county are refused")
     host: str = "127.0.0.1"
     port: int = 8000
     # Maps (issue #5): only basemap tiles come from the network; every script is served by gridmap.

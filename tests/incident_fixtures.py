@@ -40,6 +40,10 @@ class Place:
     grid_code: str
 
 
+FIXTURE_ADMIN_TOKEN = "incident-fixture-admin"
+ADMIN = {"Authorization": f"Bearer {FIXTURE_ADMIN_TOKEN}"}
+
+
 def _bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
@@ -53,7 +57,8 @@ def incident_db(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 @pytest.fixture(scope="module")
 def api(incident_db: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(db=incident_db, load_sample_if_empty=False))) as client:
+    settings = Settings(db=incident_db, load_sample_if_empty=False, admin_token=FIXTURE_ADMIN_TOKEN)
+    with TestClient(create_app(settings)) as client:
         yield client
 
 
@@ -89,11 +94,15 @@ def roles(incident_db: Path, sample_layers, place: Place) -> Roles:
 
 
 def report(api: TestClient, place: Place, category: str = "infra.streetlight", **extra) -> dict:
+    """A resident's report; returns the incident as the dispatch centre reads it, plus the receipt."""
     body = {"category": category, "description": "路灯不亮", "lon": place.lon, "lat": place.lat,
             "reporter": {"name": "王小明", "phone": "13812345678"}, **extra}
     response = api.post("/v1/incidents", json=body)
     assert response.status_code == 201, response.text
-    return response.json()
+    answer = response.json()
+    full = api.get(f"/v1/incidents/{answer['id']}", headers=ADMIN)
+    assert full.status_code == 200, full.text
+    return {**full.json(), "receipt": answer["receipt"]}
 
 
 def act(api: TestClient, incident: dict, action: str, headers: dict, note: str | None = None, **extra):

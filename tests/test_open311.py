@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from incident_fixtures import api, incident_db, place  # noqa: F401
+from incident_fixtures import ADMIN, api, incident_db, place  # noqa: F401
 
 from gridmap.incidents.categories import CATEGORIES
 
@@ -22,11 +22,12 @@ def test_a_form_encoded_request_is_created_and_readable(api, place) -> None:
     request_id = answer["service_request_id"]
     [read] = api.get(f"/open311/v2/requests/{request_id}.json").json()
     assert read["status"] == "open" and read["service_code"] == "infra.streetlight"
-    assert read["lat"] == place.lat and read["long"] == place.lon
+    assert read["lat"] == place.lat and read["long"] == place.lon  # a street light keeps its place
     assert read["agency_responsible"] == place.grid_code
     assert "13900001111" not in str(read) and "小明" not in str(read)
-    status = api.get(f"/v1/incidents/{request_id}", params={"receipt": answer["token"]}).json()
-    assert status["source"] == "Open311" and status["reporter"]["phone"] == "139****1111"
+    status = api.get(f"/v1/incidents/{request_id}", headers={"X-Receipt": answer["token"]}).json()
+    assert status["status"] == "reported" and status["reporter"]["phone"] == "139****1111"
+    assert api.get(f"/v1/incidents/{request_id}", headers=ADMIN).json()["source"] == "Open311"
 
 
 def test_a_json_request_by_address(api) -> None:

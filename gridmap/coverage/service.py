@@ -109,6 +109,7 @@ class Coverage:
         """Grid code of each building, by that point (the rule import checks)."""
         self.building_position = {code: i for i, code in enumerate(self.buildings["code"])}
         self._units_cache: dict[tuple[str, ...], tuple[gpd.GeoDataFrame, NDArray, NDArray]] = {}
+        self._service_areas: dict[float, Any] = {}
 
     @classmethod
     def from_layers(cls, layers: Mapping[str, Frame], revision: str | None = None) -> Coverage:
@@ -246,6 +247,23 @@ class Coverage:
             ux, uy = self.to_metric(chosen.geometry.x.to_numpy(), chosen.geometry.y.to_numpy())
             cache[resources] = (chosen, ux, uy)
         return cache[resources]
+
+    def in_service_area(self, lon: float, lat: float, margin_m: float) -> bool:
+        """Within ``margin_m`` of the county (the top regions of the package; the grids when there are none).
+
+        The outline is simplified and buffered once per margin in the metric CRS, then prepared.
+        """
+        area = self._service_areas.get(margin_m)
+        if area is None:
+            top = self.regions[self.regions["level"] == "county"] if len(self.regions) else self.regions
+            shapes = (top if len(top) else self.regions if len(self.regions) else self.grids).geometry
+            if not len(shapes):
+                return True
+            metric = shapes.to_crs(self.crs).union_all().simplify(20)
+            area = gpd.GeoSeries([metric.buffer(margin_m)], crs=self.crs).to_crs(WGS84).iloc[0]
+            shapely.prepare(area)
+            self._service_areas[margin_m] = area
+        return bool(area.covers(shapely.Point(lon, lat)))
 
     def region(self, code: str) -> dict[str, Any] | None:
         return self._regions.get(code)

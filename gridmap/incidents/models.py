@@ -6,7 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-Source = Literal["居民来电", "12345热线", "网格员巡查", "网上", "Open311"]
+Source = Literal["居民上报", "居民来电", "12345热线", "网格员巡查", "网上", "Open311"]
+PUBLIC_SOURCE = "居民上报"
+"""The channel of a resident's own report (the public intake); Open311 reports say "Open311"."""
+STAFF_SOURCES = ("居民来电", "12345热线", "网上")
+"""Channels that only staff record (a call taken by the dispatch centre, the hotline's work orders)."""
 Priority = Literal["normal", "urgent"]
 
 MAX_DESCRIPTION = 4000
@@ -25,8 +29,9 @@ class IncidentCreate(BaseModel):
     lat: float | None = Field(None, ge=-90, le=90)
     address: str | None = Field(None, max_length=200)
     reporter: Reporter | None = None
-    source: Source = "居民来电"
-    priority: Priority = "normal"
+    source: Source | None = Field(None, description="来源渠道：公众上报固定为“居民上报”，网格员为“网格员巡查”；"
+                                                    "只有指挥中心可以登记其他渠道")
+    priority: Priority | None = Field(None, description="优先级：只有指挥中心可以设为 urgent")
 
     @model_validator(mode="after")
     def _located(self) -> IncidentCreate:
@@ -42,9 +47,10 @@ class TransitionRequest(BaseModel):
     note: str | None = Field(None, max_length=2000)
     assignee: str | None = Field(None, description="dispatch: 指派给该网格员（默认为网格的专职网格员）")
     merge_into: int | None = Field(None, description="cancel: 作为该事件的重复件合并")
+    reply: str | None = Field(None, max_length=500, description="给上报居民的公开答复（居民凭回执可见；note 只有工作人员可见）")
 
 
 class Feedback(BaseModel):
-    receipt: str
+    receipt: str | None = Field(None, max_length=100, description="回执码（也可放在 X-Receipt 请求头中）")
     rating: int = Field(ge=1, le=5)
     comment: str | None = Field(None, max_length=500)

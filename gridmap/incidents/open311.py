@@ -1,7 +1,9 @@
 """Open311 GeoReport v2 (JSON) over the incident service, so existing Open311 clients can report.
 
-Service codes are the leaf category codes; statuses map to open/closed. Requests listed
-publicly carry no personal data.
+Service codes are the leaf category codes; statuses map to open/closed. Open311 is read by
+anyone, so every request it shows is the public view of ``gridmap.access``: no reporter, phone
+and ID numbers in the description masked, no unit/floor/room, positions rounded to about 100 m
+(except for public assets such as street lights), and sensitive categories not at all.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gridmap import access
 from gridmap.auth import Actor
 from gridmap.coverage.service import Coverage
 from gridmap.errors import InvalidInput, NotFound
@@ -28,26 +31,31 @@ def services() -> list[dict[str, Any]]:
     ]
 
 
-def _as_request(record: dict[str, Any]) -> dict[str, Any]:
-    category = CATEGORIES.get(record["category"])
+def _as_request(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The public view of a stored incident in GeoReport v2 fields; None for sensitive categories."""
+    shown = access.public_incident(record)
+    if shown is None:
+        return None
+    category = CATEGORIES[shown["category"]]
     return {
-        "service_request_id": str(record["id"]),
-        "status": "closed" if record["status"] in FINAL else "open",
-        "status_notes": STATUS_LABELS[record["status"]],
-        "service_name": category.name if category else record["category"],
-        "service_code": record["category"],
-        "description": record["description"],
-        "agency_responsible": record["grid_code"],
-        "requested_datetime": record["reported_at"],
-        "updated_datetime": record["updated_at"],
-        "expected_datetime": record["due_at"],
-        "address": record["address"],
-        "lat": record["lat"],
-        "long": record["lon"],
+        "service_request_id": str(shown["id"]),
+        "status": "closed" if shown["status"] in FINAL else "open",
+        "status_notes": STATUS_LABELS[shown["status"]],
+        "service_name": category.name,
+        "service_code": shown["category"],
+        "description": shown["description"],
+        "agency_responsible": shown["grid_code"],
+        "requested_datetime": shown["reported_at"],
+        "updated_datetime": shown["updated_at"],
+        "expected_datetime": shown["due_at"],
+        "address": shown["address"],
+        "lat": shown["lat"],
+        "long": shown["lon"],
     }
 
 
-def create(*, store: Store, coverage: Coverage, fields: dict[str, Any], actor: Actor) -> list[dict[str, Any]]:
+def create(*, store: Store, coverage: Coverage, fields: dict[str, Any], actor: Actor,
+           service_area_margin_m: float = service.SERVICE_AREA_MARGIN_M) -> list[dict[str, Any]]:
     def number(name: str) -> float | None:
         value = fields.get(name)
         if value in (None, ""):
@@ -65,7 +73,8 @@ def create(*, store: Store, coverage: Coverage, fields: dict[str, Any], actor: A
     except ValidationError as exc:
         said = "；".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
         raise InvalidInput(f"请求参数有误：{said}") from None
-    view, _ = service.intake(store=store, coverage=coverage, body=body, actor=actor)
+    view, _ = service.intake(store=store, coverage=coverage, body=body, actor=actor, channel="Open311",
+                             service_area_margin_m=service_area_margin_m)
     return [{"service_request_id": str(view["id"]), "service_notice": f"已受理登记，时限至 {view['due_at']}",
              "account_id": None, "token": view["receipt"]}]
 
@@ -77,7 +86,6 @@ def _body(fields: dict[str, Any], name: str | None, lon: float | None, lat: floa
         lon=lon, lat=lat,
         address=fields.get("address_string") or None,
         reporter=Reporter(name=name, phone=fields.get("phone") or None),
-        source="Open311",
     )
 
 
@@ -91,14 +99,18 @@ def list_requests(*, store: Store, service_code: str | None = None, status: str 
         statuses = tuple(FINAL)
     elif status:
         raise InvalidInput("status 应为 open 或 closed")
+    wanted = tuple(service_code.split(",")) if service_code else access.PUBLIC_CATEGORIES
+    public = tuple(c for c in wanted if c in access.PUBLIC_CATEGORIES)
+    if not public:
+        return []
     query = IncidentQuery(
         statuses=statuses,
-        categories=tuple(service_code.split(",")) if service_code else (),
+        categories=public,
         since=service._parse_time(start_date, "start_date"),
         until=service._parse_time(end_date, "end_date"),
     )
     rows, _ = store.query_incidents(query, limit=limit)
-    return [_as_request(r) for r in rows]
+    return [shown for shown in map(_as_request, rows) if shown is not None]
 
 
 def get_request(*, store: Store, request_id: str) -> list[dict[str, Any]]:
@@ -106,6 +118,7 @@ def get_request(*, store: Store, request_id: str) -> list[dict[str, Any]]:
         record = store.get_incident(int(request_id))
     except ValueError:
         record = None
-    if record is None:
+    shown = _as_request(record) if record is not None else None
+    if shown is None:  # a sensitive category answers exactly as a missing request does
         raise NotFound(f"请求 {request_id} 不存在")
-    return [_as_request(record)]
+    return [shown]

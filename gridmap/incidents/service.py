@@ -1,9 +1,10 @@
 """Incident service functions: intake, reading with access rules, transitions, statistics.
 
 Keyword-only functions in the style of a service layer: routers parse, call one of these, return.
-Access rules in one place: dispatchers and admins see everything; a worker sees and acts on the
-incidents of their own grid; planners read (masked); the public reports and follows its own report
-with the receipt token returned at intake.
+Who may see what is decided by ``gridmap.access`` (dispatchers and admins everything; a worker the
+incidents of their grid, a community-level worker those of their community; planners anonymised
+points; the public reports and follows its own report with the receipt returned at intake); this
+module asks it and never decides by itself.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import pandas as pd
 import pyproj
 
 from gridmap.address.matcher import check_address
-from gridmap.access import mask_name, mask_phone
+from gridmap import access
 from gridmap.auth import PUBLIC, Actor, require
 from gridmap.coverage.service import Coverage, check_point
-from gridmap.errors import Forbidden, InvalidInput, NotFound, PreconditionFailed, Unauthorized
+from gridmap.errors import (Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired,
+                            Unauthorized)
 from gridmap.geo import WGS84
 from gridmap.incidents.categories import CATEGORIES, get_category
-from gridmap.incidents.models import IncidentCreate, TransitionRequest
+from gridmap.incidents.models import PUBLIC_SOURCE, STAFF_SOURCES, IncidentCreate, TransitionRequest
 from gridmap.incidents.workflow import DONE, FINAL, STATUS_LABELS, TRANSITIONS
 from gridmap.store.base import IncidentQuery, Store
 
@@ -33,6 +35,9 @@ EDGE_FLAG_M = 30.0
 DUPLICATE_RADIUS_M = 50.0
 DUPLICATE_WINDOW = timedelta(days=7)
 ASSIGNEE_ROLES = ("专职网格员", "兼职网格员", "网格长")
+SERVICE_AREA_MARGIN_M = 5000.0
+"""Reports farther than this outside the county boundary are refused (settings may change it)."""
+WORKER_SOURCE = "网格员巡查"
 _GEOD = pyproj.Geod(ellps="WGS84")
 TIMESTAMP_OF = {
     "accepted": "accepted_at", "dispatched": "dispatched_at", "in_progress": "started_at",
@@ -55,9 +60,13 @@ def receipt_for(store: Store, incident_id: int) -> str:
 
 # intake ---------------------------------------------------------------------------------------
 
-def _locate(coverage: Coverage, body: IncidentCreate) -> tuple[float, float, str | None, list[str]]:
+def _locate(coverage: Coverage, body: IncidentCreate, margin_m: float
+            ) -> tuple[float, float, str | None, list[str]]:
     if body.lon is not None and body.lat is not None:
         check_point(body.lon, body.lat)
+        if not coverage.in_service_area(body.lon, body.lat, margin_m):
+            raise InvalidInput(f"位置 ({body.lon:.5f}, {body.lat:.5f}) 不在本系统的服务范围内"
+                               f"（县界外 {margin_m / 1000:g} 公里以上），请核对经纬度")
         return body.lon, body.lat, None, []
     check_address(body.address)
     if coverage.matcher is None:
@@ -98,12 +107,32 @@ def _duplicates(store: Store, category: str, lon: float, lat: float, now: dateti
     return sorted(out)
 
 
+def _channel(actor: Actor, body: IncidentCreate, channel: str | None) -> tuple[str, str]:
+    """(source, priority): the channel a report came in on is set by who sent it, not by what it says.
+
+    Dispatchers and admins record calls from any channel and set the priority; a worker's report is
+    a patrol finding; everyone else reports as a resident (Open311 as itself). A value that the
+    sender may not set is refused rather than silently replaced, so a client learns its mistake.
+    """
+    if actor.role in access.STAFF_ROLES:
+        return body.source or channel or "居民来电", body.priority or "normal"
+    own = WORKER_SOURCE if actor.role == "worker" else channel or PUBLIC_SOURCE
+    if body.source not in (None, own):
+        raise Forbidden(f"上报来源由系统按渠道确定（此渠道为“{own}”），不能指定为“{body.source}”")
+    if body.priority not in (None, "normal"):
+        raise Forbidden("优先级由指挥中心确定，上报时不能指定")
+    return own, "normal"
+
+
 def intake(*, store: Store, coverage: Coverage, body: IncidentCreate, actor: Actor,
-           idempotency_key: str | None = None, now: datetime | None = None) -> tuple[dict[str, Any], bool]:
+           idempotency_key: str | None = None, channel: str | None = None,
+           service_area_margin_m: float = SERVICE_AREA_MARGIN_M,
+           now: datetime | None = None) -> tuple[dict[str, Any], bool]:
     """Register a report: locate, assign the grid's worker, add police and units, flag duplicates."""
     now = now or utcnow()
     category = get_category(body.category)
-    lon, lat, match_level, flags = _locate(coverage, body)
+    source, priority = _channel(actor, body, channel)
+    lon, lat, match_level, flags = _locate(coverage, body, service_area_margin_m)
     answer = coverage.lookup(lon, lat)
     grid_code = answer["grid"]["code"] if answer["grid"] else None
     if grid_code is None:
@@ -129,8 +158,8 @@ def intake(*, store: Store, coverage: Coverage, body: IncidentCreate, actor: Act
         "precinct_code": answer["precinct"]["code"] if answer["precinct"] else None,
         "reporter_name": reporter.name if reporter else None,
         "reporter_phone": reporter.phone if reporter else None,
-        "source": body.source,
-        "priority": body.priority,
+        "source": source,
+        "priority": priority,
         "status": "reported",
         "assignee_code": _assignee_for(coverage, grid_code),
         "co_handlers": co_handlers,
@@ -146,31 +175,25 @@ def intake(*, store: Store, coverage: Coverage, body: IncidentCreate, actor: Act
     request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     incident_id, created = store.insert_incident(record, event, idempotency_key=idempotency_key,
                                                  request_hash=request_hash)
-    view = render(store=store, coverage=coverage, record=store.get_incident(incident_id), actor=actor, now=now)
+    view = render(store=store, coverage=coverage, record=store.get_incident(incident_id), actor=actor, now=now,
+                  as_reporter=actor.role == PUBLIC)
     view["receipt"] = receipt_for(store, incident_id)
     return view, created
 
 
 # reading --------------------------------------------------------------------------------------
 
-def _worker_grid(coverage: Coverage, actor: Actor) -> str | None:
-    match = coverage.workers[coverage.workers["code"] == actor.worker_code]
-    return match["grid_code"].iat[0] or None if len(match) else None
-
-
-def _may_see_personal(actor: Actor, record: dict[str, Any]) -> bool:
-    return actor.is_staff or (actor.role == "worker" and actor.worker_code == record["assignee_code"])
-
-
-def _check_read(store: Store, coverage: Coverage, record: dict[str, Any], actor: Actor, receipt: str | None) -> None:
+def _reader(store: Store, coverage: Coverage, record: dict[str, Any], actor: Actor, receipt: str | None
+            ) -> bool:
+    """Checks that ``actor`` may read ``record``; True when they read it as its reporter (the receipt)."""
     if actor.role == PUBLIC:
         if receipt is None:
-            raise Unauthorized("查询上报进度需要回执码 (receipt) 或登录令牌")
+            raise Unauthorized("查询上报进度需要回执码（X-Receipt 请求头）或登录令牌")
         if not hmac.compare_digest(receipt, receipt_for(store, record["id"])):
             raise Forbidden("回执码与该事件不符")
-        return
-    if actor.role == "worker" and record["grid_code"] != _worker_grid(coverage, actor):
-        raise Forbidden("网格员只能查看本网格的事件")
+        return True
+    access.check_incident_read(actor, coverage, record)
+    return False
 
 
 def _ref(coverage: Coverage, code: str | None, kind: str) -> dict[str, Any] | None:
@@ -189,15 +212,13 @@ def _ref(coverage: Coverage, code: str | None, kind: str) -> dict[str, Any] | No
 
 
 def render(*, store: Store, coverage: Coverage, record: dict[str, Any], actor: Actor,
-           now: datetime | None = None) -> dict[str, Any]:
-    """The incident as a client sees it: names resolved, personal data masked by role."""
+           now: datetime | None = None, as_reporter: bool = False) -> dict[str, Any]:
+    """The incident as ``actor`` may see it (``gridmap.access`` cuts the full view down)."""
     now = now or utcnow()
     category = CATEGORIES.get(record["category"])
     overdue = record["status"] not in DONE and record["due_at"] < iso(now)
-    personal = _may_see_personal(actor, record)
-    name, phone = record["reporter_name"], record["reporter_phone"]
     assignee = _ref(coverage, record["assignee_code"], "worker")
-    return {
+    view = {
         "id": record["id"],
         "status": record["status"],
         "status_label": STATUS_LABELS[record["status"]],
@@ -216,7 +237,7 @@ def render(*, store: Store, coverage: Coverage, record: dict[str, Any], actor: A
         "flags": record["flags"],
         "source": record["source"],
         "priority": record["priority"],
-        "reporter": {"name": name if personal else mask_name(name), "phone": phone if personal else mask_phone(phone)},
+        "reporter": {"name": record["reporter_name"], "phone": record["reporter_phone"]},
         "reported_at": record["reported_at"],
         "due_at": record["due_at"],
         "timestamps": {column: record[column] for column in TIMESTAMP_OF.values()},
@@ -231,15 +252,21 @@ def render(*, store: Store, coverage: Coverage, record: dict[str, Any], actor: A
         "comment": record["comment"],
         "version": record["version"],
     }
+    return access.shape_incident(view, record, actor=actor, as_reporter=as_reporter)
 
 
 def get(*, store: Store, coverage: Coverage, incident_id: int, actor: Actor,
         receipt: str | None = None) -> dict[str, Any]:
+    record = _existing(store, incident_id)
+    as_reporter = _reader(store, coverage, record, actor, receipt)
+    return render(store=store, coverage=coverage, record=record, actor=actor, as_reporter=as_reporter)
+
+
+def _existing(store: Store, incident_id: int) -> dict[str, Any]:
     record = store.get_incident(incident_id)
     if record is None:
         raise NotFound(f"事件 {incident_id} 不存在")
-    _check_read(store, coverage, record, actor, receipt)
-    return render(store=store, coverage=coverage, record=record, actor=actor)
+    return record
 
 
 def _parse_time(value: str | None, name: str) -> str | None:
@@ -256,8 +283,8 @@ def build_query(*, coverage: Coverage, actor: Actor, status: list[str] | None = 
                 category: list[str] | None = None, community: str | None = None, grid: str | None = None,
                 assignee: str | None = None, overdue: bool = False, since: str | None = None,
                 until: str | None = None, bbox: str | None = None, now: datetime | None = None) -> IncidentQuery:
-    """Filters from query parameters; a worker's list is always limited to their own grid."""
-    require(actor, "admin", "dispatcher", "worker", "planner")
+    """Filters from query parameters, limited to what the actor may read (``gridmap.access.scope_of``)."""
+    scope = access.scope_of(actor, coverage)
     for s in status or []:
         if s not in STATUS_LABELS:
             raise InvalidInput(f"未知状态 {s!r}（可选：{', '.join(STATUS_LABELS)}）")
@@ -278,12 +305,10 @@ def build_query(*, coverage: Coverage, actor: Actor, status: list[str] | None = 
             box = ()
         if len(box) != 4:
             raise InvalidInput("bbox 应为 minlon,minlat,maxlon,maxlat")
-    if actor.role == "worker":
-        own = _worker_grid(coverage, actor)
-        if grid is not None and grid != own:
-            raise Forbidden("网格员只能查看本网格的事件")
-        grid = own or "∅"
+    if grid is not None and not scope.covers(grid):
+        raise Forbidden("只能查看本人负责范围内的网格")
     return IncidentQuery(
+        grids=tuple(sorted(scope.grids)) if scope.grids is not None else None,
         statuses=tuple(status or ()), categories=tuple(categories), community=community, grid=grid,
         assignee=assignee, since=_parse_time(since, "since"), until=_parse_time(until, "until"), bbox=box,
         overdue_at=iso(now or utcnow()) if overdue else None,
@@ -292,6 +317,7 @@ def build_query(*, coverage: Coverage, actor: Actor, status: list[str] | None = 
 
 def list_incidents(*, store: Store, coverage: Coverage, actor: Actor, query: IncidentQuery, limit: int = 50,
                    offset: int = 0) -> dict[str, Any]:
+    access.scope_of(actor, coverage)
     rows, total = store.query_incidents(query, limit=limit, offset=offset)
     now = utcnow()
     return {"items": [render(store=store, coverage=coverage, record=r, actor=actor, now=now) for r in rows],
@@ -300,8 +326,10 @@ def list_incidents(*, store: Store, coverage: Coverage, actor: Actor, query: Inc
 
 def history(*, store: Store, coverage: Coverage, incident_id: int, actor: Actor,
             receipt: str | None = None) -> list[dict[str, Any]]:
-    get(store=store, coverage=coverage, incident_id=incident_id, actor=actor, receipt=receipt)
-    return store.incident_events(incident_id)
+    """The audit log as the actor may read it: staff in scope all of it, the reporter the time line."""
+    record = _existing(store, incident_id)
+    as_reporter = _reader(store, coverage, record, actor, receipt)
+    return access.shape_history(store.incident_events(incident_id), actor=actor, as_reporter=as_reporter)
 
 
 # transitions ----------------------------------------------------------------------------------
@@ -312,14 +340,13 @@ def transition(*, store: Store, coverage: Coverage, incident_id: int, actor: Act
     step = TRANSITIONS.get(request.action)
     if step is None:
         raise InvalidInput(f"未知操作 {request.action!r}（可选：{', '.join(TRANSITIONS)}）")
-    record = store.get_incident(incident_id)
-    if record is None:
-        raise NotFound(f"事件 {incident_id} 不存在")
+    record = _existing(store, incident_id)
     if actor.role not in step.roles:
         raise Forbidden(f"角色 {actor.role} 无权执行“{step.label}”")
-    if actor.role == "worker" and record["grid_code"] != _worker_grid(coverage, actor):
-        raise Forbidden("网格员只能处置本网格的事件")
-    if if_match is not None and if_match != record["version"]:
+    access.check_incident_read(actor, coverage, record)
+    if if_match is None:
+        raise PreconditionRequired("流转需要 If-Match 请求头（事件的 ETag 版本号），以免覆盖他人的处理")
+    if if_match != record["version"]:
         raise PreconditionFailed(f"版本不一致：当前为 {record['version']}，请求基于 {if_match}；请刷新后重试")
     if record["status"] not in step.sources:
         raise InvalidInput(f"事件当前状态为“{STATUS_LABELS[record['status']]}”，不能执行“{step.label}”")
@@ -343,27 +370,28 @@ def transition(*, store: Store, coverage: Coverage, incident_id: int, actor: Act
             raise InvalidInput(f"合并目标事件 {request.merge_into} 不存在")
         changes["merged_into"] = request.merge_into
     event = {"at": iso(now), "actor": actor.label, "role": actor.role, "action": request.action,
-             "from_status": record["status"], "to_status": step.target or record["status"], "note": request.note}
+             "from_status": record["status"], "to_status": step.target or record["status"], "note": request.note,
+             "reply": request.reply}
     updated = store.update_incident(incident_id, version=record["version"], changes=changes, event=event)
     return render(store=store, coverage=coverage, record=updated, actor=actor, now=now)
 
 
-def feedback(*, store: Store, coverage: Coverage, incident_id: int, receipt: str, rating: int,
+def feedback(*, store: Store, coverage: Coverage, incident_id: int, receipt: str | None, rating: int,
              comment: str | None) -> dict[str, Any]:
     """The resident's rating (反馈) once the incident has been handled."""
-    record = store.get_incident(incident_id)
-    if record is None:
-        raise NotFound(f"事件 {incident_id} 不存在")
-    _check_read(store, coverage, record, Actor(PUBLIC), receipt)
+    record = _existing(store, incident_id)
+    _reader(store, coverage, record, Actor(PUBLIC), receipt)
     if record["status"] not in ("resolved", "verified", "closed"):
         raise InvalidInput("事件处置完成后才能评价")
+    if record["rating"] is not None:
+        raise Conflict("该事件已评价过，每件事只能评价一次")
     now = utcnow()
     event = {"at": iso(now), "actor": "public", "role": PUBLIC, "action": "feedback",
              "from_status": record["status"], "to_status": record["status"], "note": f"评分 {rating}"}
     updated = store.update_incident(incident_id, version=record["version"],
                                     changes={"rating": rating, "comment": comment, "updated_at": iso(now)},
                                     event=event)
-    return render(store=store, coverage=coverage, record=updated, actor=Actor(PUBLIC))
+    return render(store=store, coverage=coverage, record=updated, actor=Actor(PUBLIC), as_reporter=True)
 
 
 # frames and statistics --------------------------------------------------------------------------

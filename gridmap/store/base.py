@@ -23,6 +23,8 @@ class IncidentQuery:
 
     statuses: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    grids: tuple[str, ...] | None = None
+    """Only incidents in these grids (an actor's scope); None: no limit, incidents outside grids too."""
     community: str | None = None
     grid: str | None = None
     assignee: str | None = None

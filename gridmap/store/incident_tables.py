@@ -58,7 +58,8 @@ INCIDENT_COLUMNS: dict[str, str] = {
     "updated_at": "TEXT NOT NULL",
 }
 JSON_COLUMNS = ("co_handlers", "suggested_units", "duplicate_of", "flags")
-EVENT_COLUMNS = ("incident_id", "at", "actor", "role", "action", "from_status", "to_status", "note")
+EVENT_COLUMNS = ("incident_id", "at", "actor", "role", "action", "from_status", "to_status", "note", "reply")
+"""``note`` is for staff; ``reply`` is the public answer the reporter reads with the receipt."""
 
 _DDL = [
     "CREATE TABLE IF NOT EXISTS incidents (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
@@ -70,7 +71,7 @@ _DDL = [
     "CREATE INDEX IF NOT EXISTS incidents_category ON incidents(category, reported_at)",
     "CREATE TABLE IF NOT EXISTS incident_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
     "incident_id INTEGER NOT NULL REFERENCES incidents(fid), at TEXT NOT NULL, actor TEXT NOT NULL, "
-    "role TEXT NOT NULL, action TEXT NOT NULL, from_status TEXT, to_status TEXT, note TEXT)",
+    "role TEXT NOT NULL, action TEXT NOT NULL, from_status TEXT, to_status TEXT, note TEXT, reply TEXT)",
     "CREATE INDEX IF NOT EXISTS incident_events_incident ON incident_events(incident_id, seq)",
     "CREATE TRIGGER IF NOT EXISTS incident_events_no_update BEFORE UPDATE ON incident_events "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
@@ -81,6 +82,13 @@ _DDL = [
     "CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash TEXT UNIQUE NOT NULL, role TEXT NOT NULL, "
     "worker_code TEXT, label TEXT, created_at TEXT NOT NULL, revoked_at TEXT)",
 ]
+
+
+def _add_missing_event_columns(conn: sqlite3.Connection) -> None:
+    """Stores written before public replies existed get the column (ALTER passes the append-only triggers)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(incident_events)")}
+    if "reply" not in have:
+        conn.execute("ALTER TABLE incident_events ADD COLUMN reply TEXT")
 
 
 def _row_to_incident(row: sqlite3.Row) -> dict[str, Any]:
@@ -106,6 +114,7 @@ class IncidentTables:
                 self._initialise(conn)  # type: ignore[attr-defined]
                 for statement in _DDL:
                     conn.execute(statement)
+                _add_missing_event_columns(conn)
                 conn.execute(
                     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
                     "last_change, srs_id) VALUES ('incidents', 'features', 'incidents', '诉求/事件', "
@@ -270,6 +279,8 @@ def _where(q: IncidentQuery) -> tuple[str, list[Any]]:
         add(f"category IN ({', '.join('?' * len(q.categories))})", *q.categories)
     if q.community:
         add("community_code = ?", q.community)
+    if q.grids is not None:
+        add(f"grid_code IN ({', '.join('?' * len(q.grids))})" if q.grids else "0", *q.grids)
     if q.grid:
         add("grid_code = ?", q.grid)
     if q.assignee:

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from gridmap.api.deps import ActorDep, CoverageDep, StoreDep
+from gridmap.api.deps import ActorDep, CoverageDep, SettingsDep, StoreDep
 from gridmap.errors import InvalidInput
 from gridmap.incidents import service
 from gridmap.incidents.categories import category_tree
@@ -17,6 +17,12 @@ router = APIRouter(prefix="/v1", tags=["incidents"])
 def _etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
     response.headers["ETag"] = f'"{view["version"]}"'
     return view
+
+
+ReceiptHeader = Annotated[str | None, Header(alias="X-Receipt", description="回执码（上报时返回）",
+                                            max_length=100)]
+ReceiptQuery = Annotated[str | None, Query(description="回执码（供链接使用；优先使用 X-Receipt 请求头，查询串不记入日志）",
+                                           max_length=100)]
 
 
 def _version(if_match: str | None) -> int | None:
@@ -40,11 +46,13 @@ async def create_incident(
     store: StoreDep,
     coverage: CoverageDep,
     actor: ActorDep,
+    settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     view, created = await run_in_threadpool(
         lambda: service.intake(store=store, coverage=coverage, body=body, actor=actor,
-                               idempotency_key=idempotency_key))
+                               idempotency_key=idempotency_key,
+                               service_area_margin_m=settings.service_area_margin_m))
     if not created:
         response.status_code = 200
     return _etag(response, view)
@@ -88,9 +96,10 @@ async def incident_stats(
 @router.get("/incidents/{incident_id}", summary="事件详情（公众凭回执码查询自己的上报）")
 async def get_incident(
     incident_id: int, response: Response, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
-    receipt: str | None = None,
+    x_receipt: ReceiptHeader = None, receipt: ReceiptQuery = None,
 ) -> dict[str, Any]:
-    view = service.get(store=store, coverage=coverage, incident_id=incident_id, actor=actor, receipt=receipt)
+    view = service.get(store=store, coverage=coverage, incident_id=incident_id, actor=actor,
+                       receipt=x_receipt or receipt)
     return _etag(response, view)
 
 
@@ -102,7 +111,7 @@ async def transition(
     store: StoreDep,
     coverage: CoverageDep,
     actor: ActorDep,
-    if_match: Annotated[str | None, Header(description="事件的 ETag（版本号）")] = None,
+    if_match: Annotated[str | None, Header(description="事件的 ETag（版本号）；必填，缺少时为 428")] = None,
 ) -> dict[str, Any]:
     version = _version(if_match)
     view = await run_in_threadpool(
@@ -113,13 +122,15 @@ async def transition(
 
 @router.get("/incidents/{incident_id}/history", summary="审计日志：谁、何时、从何状态到何状态、备注（只读）")
 async def incident_history(
-    incident_id: int, store: StoreDep, coverage: CoverageDep, actor: ActorDep, receipt: str | None = None,
+    incident_id: int, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
+    x_receipt: ReceiptHeader = None, receipt: ReceiptQuery = None,
 ) -> list[dict[str, Any]]:
-    return service.history(store=store, coverage=coverage, incident_id=incident_id, actor=actor, receipt=receipt)
+    return service.history(store=store, coverage=coverage, incident_id=incident_id, actor=actor,
+                           receipt=x_receipt or receipt)
 
 
 @router.post("/incidents/{incident_id}/feedback", summary="居民评价（凭回执码）")
-async def incident_feedback(incident_id: int, body: Feedback, store: StoreDep, coverage: CoverageDep
-                            ) -> dict[str, Any]:
-    return service.feedback(store=store, coverage=coverage, incident_id=incident_id, receipt=body.receipt,
-                            rating=body.rating, comment=body.comment)
+async def incident_feedback(incident_id: int, body: Feedback, store: StoreDep, coverage: CoverageDep,
+                            x_receipt: ReceiptHeader = None) -> dict[str, Any]:
+    return service.feedback(store=store, coverage=coverage, incident_id=incident_id,
+                            receipt=x_receipt or body.receipt, rating=body.rating, comment=body.comment)

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from gridmap.api.deps import ActorDep, CoverageDep, StoreDep
+from gridmap.api.deps import ActorDep, CoverageDep, SettingsDep, StoreDep
 from gridmap.errors import InvalidInput
 from gridmap.incidents import open311
 
@@ -25,8 +25,8 @@ async def requests(store: StoreDep, service_code: str | None = None, status: str
 
 
 @router.post("/requests.json", status_code=201, summary="Open311: 提交请求（表单或 JSON）")
-async def create_request(request: Request, store: StoreDep, coverage: CoverageDep, actor: ActorDep
-                         ) -> list[dict[str, Any]]:
+async def create_request(request: Request, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
+                         settings: SettingsDep) -> list[dict[str, Any]]:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             fields = await request.json()
@@ -36,7 +36,8 @@ async def create_request(request: Request, store: StoreDep, coverage: CoverageDe
         fields = dict(await request.form())
     if not isinstance(fields, dict):
         raise InvalidInput("请求体应为对象")
-    return await run_in_threadpool(lambda: open311.create(store=store, coverage=coverage, fields=fields, actor=actor))
+    return await run_in_threadpool(lambda: open311.create(store=store, coverage=coverage, fields=fields, actor=actor,
+                                                          service_area_margin_m=settings.service_area_margin_m))
 
 
 @router.get("/requests/{request_id}.json", summary="Open311: 单个请求")
