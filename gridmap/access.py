@@ -62,14 +62,25 @@ def _mask_id(m: re.Match[str]) -> str:
     return head[:4] + "*" * (len(head) - 4 + len(middle) + len(tail) - 4) + (head + middle + tail)[-4:]
 
 
-def redact_text(text: str | None) -> str | None:
-    """Free text with 身份证 numbers, phone numbers and e-mail addresses masked (``139****5678``)."""
+_UNIT_IN_TEXT = re.compile(r"(?<![\d-])\d{1,3}\s*[-－—]\s*\d{1,3}\s*[-－—]\s*\d{2,5}(?!\d)|\d+\s*(?=单元|层|楼层|室|号房)|(?<=单元)\s*\d+")
+
+
+def redact_text(text: str | None, *, names: tuple[str | None, ...] = ()) -> str | None:
+    """Free text with 身份证 numbers, phone numbers, e-mail addresses, unit/floor/room numbers and the
+    given names (the reporter's own) masked: ``139****5678``, ``*单元*室``, ``王**``.
+
+    Names in general cannot be found in Chinese text reliably; the reporter's own name is known."""
     if not text:
         return text
     text = _ID_NUMBER.sub(_mask_id, text)
     text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
     text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
-    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = _UNIT_IN_TEXT.sub("*", text)
+    for name in names:
+        if name and len(name) >= 2:
+            text = text.replace(name, mask_name(name) or "")
+    return text
 
 
 _NUM = r"(?:\d+|[零〇一二三四五六七八九十百两]+)"
@@ -82,10 +93,10 @@ def coarse_address(address: str | None) -> str | None:
     """The address without unit, floor or room: what the public may read of where a report is."""
     if not address:
         return address
-    address = redact_text(address) or ""
     address = _DASH_ROOM.sub(lambda m: f"{m.group(1)}号楼", address)
     address = _UNIT_ON.sub("", address)
-    return _ROOM_AFTER_BUILDING.sub(lambda m: m.group(1), address).strip()
+    address = _ROOM_AFTER_BUILDING.sub(lambda m: m.group(1), address).strip()
+    return redact_text(address)
 
 
 def round_position(lon: float, lat: float) -> tuple[float, float]:
@@ -199,7 +210,7 @@ def shape_incident(view: dict[str, Any], record: dict[str, Any], *, actor: Actor
     """Cut a fully rendered incident down to what ``actor`` may see (``as_reporter``: via the receipt)."""
     if as_reporter:
         out = {k: view[k] for k in _REPORTER_KEYS}
-        out["description"] = redact_text(view["description"])
+        out["description"] = redact_text(view["description"], names=(record["reporter_name"],))
         out["reporter"] = {"name": mask_name(record["reporter_name"]), "phone": mask_phone(record["reporter_phone"])}
         return out
     if actor.role == "planner":
@@ -231,7 +242,8 @@ def public_incident(record: dict[str, Any]) -> dict[str, Any] | None:
     lon, lat = public_position(record["category"], record["lon"], record["lat"])
     return {
         "id": record["id"], "category": record["category"], "status": record["status"],
-        "description": redact_text(record["description"]), "address": coarse_address(record["address"]),
+        "description": redact_text(record["description"], names=(record["reporter_name"],)),
+        "address": coarse_address(record["address"]),
         "lon": lon, "lat": lat, "grid_code": record["grid_code"], "reported_at": record["reported_at"],
         "updated_at": record["updated_at"], "due_at": record["due_at"],
     }
