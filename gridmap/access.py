@@ -6,8 +6,9 @@ written in ``docs/security.md``; ``tests/test_access_matrix.py`` checks every ro
 
 Views, from most to least:
 
-- ``full``: dispatchers and admins; a worker's view is the same, except that the reporter's name
-  and phone are masked unless the incident is assigned to that worker.
+- ``full``: dispatchers, admins and the assigned worker. Other workers in scope read the same
+  incident with the reporter masked, personal numbers and the reporter's name masked in the
+  description, and the address without unit, floor or room.
 - ``planner``: anonymised points (category, status, times, grid), positions of sensitive
   categories rounded; no description, address, reporter or assignee.
 - ``reporter``: whoever holds the receipt: status, time line and public replies, their own place;
@@ -219,8 +220,11 @@ def shape_incident(view: dict[str, Any], record: dict[str, Any], *, actor: Actor
         out["location"] = {"lon": lon, "lat": lat}
         return out
     if not may_see_reporter(actor, record):
+        names = (record["reporter_name"],)
         view = {**view, "reporter": {"name": mask_name(record["reporter_name"]),
-                                     "phone": mask_phone(record["reporter_phone"])}}
+                                     "phone": mask_phone(record["reporter_phone"])},
+                "description": redact_text(view["description"], names=names),
+                "location": {**view["location"], "address": coarse_address(view["location"]["address"])}}
     return view
 
 
