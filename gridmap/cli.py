@@ -206,14 +206,20 @@ def _describe(answer: dict) -> str:
 
 @app.command()
 def export(
-    layer: Annotated[str, typer.Argument(help="layer name, e.g. grids")],
-    out: Annotated[Path, typer.Option("--out", help="output file: .geojson, .json, .gpkg or .csv")],
+    target: Annotated[str, typer.Argument(help="without --out: the .gpkg to write for GIS users; "
+                                                "with --out: a layer name, e.g. grids")],
+    out: Annotated[Path | None, typer.Option("--out", help="one layer's file: .geojson, .json, .gpkg or .csv")] = None,
     db: DbOption = None,
 ) -> None:
-    """Write one stored layer to a file (format by extension)."""
+    """GIS export (every spatial layer, incidents anonymised): `export OUT.gpkg`; one layer: `export LAYER --out FILE`."""
     from gridmap.bootstrap import open_configured_store
+    from gridmap.cli_store import export_package_command
     from gridmap.schema import LAYERS
 
+    if out is None:
+        export_package_command(Path(target), db)
+        return
+    layer = target
     if layer not in LAYERS:
         _fail(f"未知图层 {layer}（可选：{', '.join(LAYERS)}）", code=2)
     suffix = out.suffix.lower()
@@ -276,8 +282,11 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="token id shown at
 
 from gridmap.cli_planning import plan_app  # noqa: E402 - sub-app registered beside its siblings
 from gridmap.cli_maps import map_command  # noqa: E402 - `gridmap map …` (issue #5)
+from gridmap.cli_store import backup, restore  # noqa: E402 - `gridmap backup|restore` (issue #9)
 
 app.command("map")(map_command)
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 app.add_typer(plan_app, name="plan")
 

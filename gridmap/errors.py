@@ -12,6 +12,8 @@ from typing import Any
 class GridmapError(Exception):
     status_code: int = 400
     code: str = "bad_request"
+    retry_after: int | None = None
+    """Seconds a client should wait before trying again (sent as ``Retry-After``), when it may."""
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -78,5 +80,8 @@ class Forbidden(GridmapError):
 
 
 class StoreUnavailable(GridmapError):
+    """The store is busy (another writer holds its lock) or cannot be opened; worth retrying."""
+
     status_code = 503
     code = "store_unavailable"
+    retry_after = 2

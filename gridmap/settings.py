@@ -19,6 +19,9 @@ class Settings(BaseSettings):
 
     db: Path = Field(Path("gridmap.gpkg"), description="path of the GeoPackage store")
     admin_token: str | None = Field(None, description="bearer token for /v1/admin endpoints; unset disables them")
+    secret: str | None = Field(None, min_length=32, repr=False,
+                               description="receipt secret (at least 32 characters); unset: a key file <db>.key "
+                                           "beside the store, created 0600 on first use")
     sample_package: Path = SAMPLE_PACKAGE
     load_sample_if_empty: bool = True
     service_area_margin_m: float = Field(5000.0, description="reports farther than this outside the county are refused")

@@ -16,7 +16,8 @@ def _where(loc: tuple) -> str:
 def register(app: FastAPI) -> None:
     @app.exception_handler(GridmapError)
     async def domain_error(request: Request, exc: GridmapError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -125,7 +125,7 @@ def _channel(actor: Actor, body: IncidentCreate, channel: str | None) -> tuple[s
 
 
 def intake(*, store: Store, coverage: Coverage, body: IncidentCreate, actor: Actor,
-           idempotency_key: str | None = None, channel: str | None = None,
+           idempotency_key: str | None = None, idempotency_scope: str = "", channel: str | None = None,
            service_area_margin_m: float = SERVICE_AREA_MARGIN_M,
            now: datetime | None = None) -> tuple[dict[str, Any], bool]:
     """Register a report: locate, assign the grid's worker, add police and units, flag duplicates."""
@@ -174,7 +174,7 @@ def intake(*, store: Store, coverage: Coverage, body: IncidentCreate, actor: Act
              "from_status": None, "to_status": "reported", "note": None}
     request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     incident_id, created = store.insert_incident(record, event, idempotency_key=idempotency_key,
-                                                 request_hash=request_hash)
+                                                 idempotency_scope=idempotency_scope, request_hash=request_hash)
     view = render(store=store, coverage=coverage, record=store.get_incident(incident_id), actor=actor, now=now,
                   as_reporter=actor.role == PUBLIC)
     view["receipt"] = receipt_for(store, incident_id)

@@ -61,8 +61,10 @@ class Store(ABC):
     # incidents: every write is one transaction, committed durably before it returns -------------
     @abstractmethod
     def insert_incident(self, record: dict[str, Any], event: dict[str, Any], *,
-                        idempotency_key: str | None = None, request_hash: str = "") -> tuple[int, bool]:
-        """Store a new incident with its first audit event; (id, created)."""
+                        idempotency_key: str | None = None, idempotency_scope: str = "",
+                        request_hash: str = "") -> tuple[int, bool]:
+        """Store a new incident with its first audit event; (id, created). An idempotency key is
+        looked up only within ``idempotency_scope`` (who sent it) and expires after a day."""
 
     @abstractmethod
     def insert_incidents(self, rows: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> int:
@@ -97,7 +99,10 @@ class Store(ABC):
 
     @abstractmethod
     def secret(self) -> str:
-        """A per-store random secret, created on first use."""
+        """The receipt secret: configured, or kept beside the store (never inside what is shared)."""
+
+    def migrate(self) -> None:  # noqa: B027 - backends without older layouts need nothing
+        """Upgrade a store written by an earlier release in place; safe to call again."""
 
     def checkpoint(self) -> None:  # noqa: B027 - backends that write in place need nothing
         """Make everything written so far visible in the store's files."""

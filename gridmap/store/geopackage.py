@@ -4,10 +4,16 @@ Written through ``sqlite3`` rather than GDAL so that replacing all layers is one
 transaction: a failed or interrupted import leaves the previous package intact. The geometry
 encoding (GeoPackageBinary: ``GP`` header, envelope, ISO WKB) is the spec's, so QGIS, GDAL and
 ``geopandas.read_file(db, layer=...)`` read every layer.
+
+The file and its WAL are private to their owner (see ``files``) and hold no secret: the receipt
+secret is ``GRIDMAP_SECRET`` or a key file beside the store, so a copy of the GeoPackage handed to
+someone cannot forge receipts. A busy store answers ``StoreUnavailable`` (503) within seconds.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 import sqlite3
 import struct
 import threading
@@ -15,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import geopandas as gpd
 import numpy as np
@@ -24,8 +31,11 @@ import shapely
 from gridmap.errors import StoreUnavailable
 from gridmap.geo import WGS84
 from gridmap.schema import LAYERS, Layer
+from gridmap.store import files
 from gridmap.store.base import Frame, Store
 from gridmap.store.incident_tables import IncidentTables
+
+log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x47504B47  # "GPKG"
 USER_VERSION = 10300  # GeoPackage 1.3.0
@@ -62,6 +72,13 @@ _SRS_ROWS = [
     ("WGS 84 geodetic", SRS_ID, "EPSG", 4326, _WGS84_WKT, "longitude/latitude coordinates in decimal degrees"),
 ]
 
+BUSY_TIMEOUT_S: Final = 2.0
+"""How long one statement waits for another connection's write lock before giving up (SQLite's
+busy handler). With ``WRITE_QUEUE_TIMEOUT_S`` a busy store answers 503 within about 4 s."""
+WRITE_QUEUE_TIMEOUT_S: Final = 2.0
+"""How long a writer waits behind this process's other writers before the store counts as busy."""
+BUSY_MESSAGE: Final = "数据库正忙（另一项写入尚未完成），请稍后重试"
+
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL"}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 
@@ -91,32 +108,73 @@ def decode_geometries(blobs: list[bytes | None]) -> np.ndarray:
 
 
 class GeoPackageStore(IncidentTables, Store):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, secret: str | None = None) -> None:
+        """``secret``: the receipt secret from the settings (``GRIDMAP_SECRET``); None uses the key file."""
         self.path = Path(path)
+        self.key_path = files.key_path(self.path)
+        self._configured_secret = secret or None
+        self._secret: str | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._secret_lock = threading.Lock()
         self.write_lock = threading.Lock()
         """Writers of this process queue here: SQLite's busy handler would make them sleep and retry."""
         self._connections: list[sqlite3.Connection] = []
+        self._files_checked = False
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         """This thread's connection, kept open: closing the last connection to a WAL database
-        checkpoints it, which would cost a millisecond or more on every call."""
+        checkpoints it, which would cost a millisecond or more on every call.
+
+        SQLite's "database is locked" (another process holds the write lock longer than
+        ``BUSY_TIMEOUT_S``) leaves here as ``StoreUnavailable``: a 503 to retry, not a 500.
+        """
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                self._prepare_files()
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                       check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA secure_delete=ON")  # deleted rows leave zeros, not residents' data
+            except sqlite3.OperationalError as exc:
+                if is_busy(exc):
+                    raise StoreUnavailable(BUSY_MESSAGE) from exc
+                raise StoreUnavailable(f"无法打开数据库 {self.path}：{exc}") from exc
             except (sqlite3.Error, OSError) as exc:
                 raise StoreUnavailable(f"无法打开数据库 {self.path}：{exc}") from exc
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         conn.row_factory = None
-        yield conn
+        try:
+            yield conn
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise StoreUnavailable(BUSY_MESSAGE) from exc
+            raise
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """This process's write queue, waited on for at most ``WRITE_QUEUE_TIMEOUT_S``."""
+        if not self.write_lock.acquire(timeout=WRITE_QUEUE_TIMEOUT_S):
+            raise StoreUnavailable(BUSY_MESSAGE)
+        try:
+            yield
+        finally:
+            self.write_lock.release()
+
+    def _prepare_files(self) -> None:
+        """Create the store file 0600 before SQLite does (its WAL and -shm inherit the mode);
+        tighten the files of a store that an earlier release left readable by others."""
+        if self._files_checked:
+            return
+        if not files.create_private(self.path):
+            for path in (self.path, *files.sidecars(self.path), self.key_path):
+                files.tighten(path)
+        self._files_checked = True
 
     def close(self) -> None:
         if self._connections:
@@ -126,6 +184,49 @@ class GeoPackageStore(IncidentTables, Store):
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+    # the receipt secret: outside the GeoPackage ------------------------------------------------
+    def secret(self) -> str:
+        """``GRIDMAP_SECRET`` when set, else the key file beside the store (created 0600 on first use)."""
+        if self._secret is None:
+            with self._secret_lock:
+                if self._secret is None:
+                    self._secret = self._configured_secret or self._key_file_secret()
+        return self._secret
+
+    def _key_file_secret(self) -> str:
+        self.migrate()  # a secret an earlier release kept inside the GeoPackage moves to the key file
+        try:
+            return self.key_path.read_text().strip() or self._new_key()
+        except FileNotFoundError:
+            return self._new_key()
+
+    def _new_key(self) -> str:
+        self.key_path.parent.mkdir(parents=True, exist_ok=True)
+        return files.create_once(self.key_path, secrets.token_hex(32).encode()).decode().strip()
+
+    def migrate(self) -> None:
+        """Bring a store written by an earlier release up to date (see ``IncidentTables``)."""
+        with self._incident_conn():
+            pass
+
+    def _move_legacy_secret(self, conn: sqlite3.Connection) -> bool:
+        """Earlier releases kept the secret in ``gridmap_meta``: move it to the key file (so the
+        receipts already handed out stay valid) and delete it; True when there was one.
+
+        Runs inside the schema transaction; the key file is written before the row is deleted, so a
+        crash in between loses nothing. ``secure_delete`` zeroes the row's bytes in the file.
+        """
+        row = conn.execute("SELECT value FROM gridmap_meta WHERE key='secret'").fetchone()
+        if row is None:
+            return False
+        legacy = str(row[0])
+        kept = files.create_once(self.key_path, legacy.encode()).decode().strip()
+        if kept != legacy:
+            log.warning("%s already existed; the secret found inside %s was discarded", self.key_path, self.path)
+        conn.execute("DELETE FROM gridmap_meta WHERE key='secret'")
+        log.info("moved the receipt secret out of %s into %s", self.path, self.key_path)
+        return True
 
     def _initialise(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -141,8 +242,10 @@ class GeoPackageStore(IncidentTables, Store):
         with self.connect() as conn:
             try:
                 row = conn.execute("SELECT value FROM gridmap_meta WHERE key='revision'").fetchone()
-            except sqlite3.OperationalError:
-                return None
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return None  # a new, empty file
+                raise
         return row[0] if row else None
 
     def read_layer(self, name: str) -> Frame:
@@ -170,9 +273,9 @@ class GeoPackageStore(IncidentTables, Store):
 
     def replace_layers(self, layers: Mapping[str, Frame], *, revision: str) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-        with self.write_lock, self.connect() as conn:
+        with self.writing(), self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute("BEGIN IMMEDIATE")
                 self._initialise(conn)
                 for name, layer in LAYERS.items():
                     self._write_layer(conn, layer, layers.get(name), now)
@@ -225,6 +328,12 @@ class GeoPackageStore(IncidentTables, Store):
             f'INSERT INTO "{name}" ({names}) VALUES ({placeholders})',
             [tuple(_plain(v) for v in row) for row in zip(*values)],
         )
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLite gave up waiting for a lock held by another connection (SQLITE_BUSY or SQLITE_LOCKED)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in str(exc)
 
 
 def _plain(value: object) -> object:

@@ -4,21 +4,27 @@
 append-only, enforced by triggers, so not even a bug in the service can edit history. Every write
 is one SQLite transaction committed with ``synchronous=FULL`` before the API answers, so an
 acknowledged report survives the process being killed.
+
+Idempotency keys belong to whoever sent them (a staff actor, or a public client address) and are
+forgotten after ``IDEMPOTENCY_TTL``: another sender's key never finds, nor reveals, an incident.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 import shapely
 
 from gridmap.errors import Conflict
 from gridmap.store.base import IncidentQuery
+
+IDEMPOTENCY_TTL: Final = timedelta(hours=24)
+"""A retry later than this is a new report; expired keys are purged whenever a key is stored."""
 
 INCIDENT_COLUMNS: dict[str, str] = {
     "category": "TEXT NOT NULL",
@@ -77,8 +83,9 @@ _DDL = [
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS incident_events_no_delete BEFORE DELETE ON incident_events "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-    "CREATE TABLE IF NOT EXISTS idempotency_keys (key TEXT PRIMARY KEY, incident_id INTEGER NOT NULL, "
-    "request_hash TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS idempotency_keys (scope TEXT NOT NULL, key TEXT NOT NULL, "
+    "incident_id INTEGER NOT NULL, request_hash TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (scope, key))",
+    "CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys(created_at)",
     "CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash TEXT UNIQUE NOT NULL, role TEXT NOT NULL, "
     "worker_code TEXT, label TEXT, created_at TEXT NOT NULL, revoked_at TEXT)",
 ]
@@ -101,7 +108,8 @@ def _row_to_incident(row: sqlite3.Row) -> dict[str, Any]:
 
 
 class IncidentTables:
-    """Mixed into ``GeoPackageStore``: needs ``connect()`` and ``_initialise(conn)``."""
+    """Mixed into ``GeoPackageStore``: needs ``connect()``, ``writing()``, ``_initialise(conn)``,
+    ``_move_legacy_secret(conn)`` and ``checkpoint()``."""
 
     _incident_schema_ready = False
 
@@ -110,26 +118,41 @@ class IncidentTables:
         with self.connect() as conn:  # type: ignore[attr-defined]
             conn.row_factory = sqlite3.Row
             if not self._incident_schema_ready:
-                conn.execute("BEGIN IMMEDIATE")  # once per store; may run under write_lock already
-                self._initialise(conn)  # type: ignore[attr-defined]
-                for statement in _DDL:
-                    conn.execute(statement)
-                _add_missing_event_columns(conn)
-                conn.execute(
-                    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
-                    "last_change, srs_id) VALUES ('incidents', 'features', 'incidents', '诉求/事件', "
-                    "strftime('%Y-%m-%dT%H:%M:%fZ','now'), 4326)"
-                )
-                conn.execute(
-                    "INSERT OR IGNORE INTO gpkg_geometry_columns VALUES ('incidents', 'geom', 'POINT', 4326, 0, 0)"
-                )
-                conn.execute("COMMIT")
-                self._incident_schema_ready = True
+                self._prepare_schema(conn)
             yield conn
+
+    def _prepare_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the incident tables and upgrade an earlier release's store; once per store object.
+
+        May run under ``write_lock`` already (from ``_transaction``), so it does not take it.
+        """
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._initialise(conn)  # type: ignore[attr-defined]
+            _drop_unscoped_idempotency_keys(conn)
+            for statement in _DDL:
+                conn.execute(statement)
+            _add_missing_event_columns(conn)
+            conn.execute(
+                "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
+                "last_change, srs_id) VALUES ('incidents', 'features', 'incidents', '诉求/事件', "
+                "strftime('%Y-%m-%dT%H:%M:%fZ','now'), 4326)"
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO gpkg_geometry_columns VALUES ('incidents', 'geom', 'POINT', 4326, 0, 0)"
+            )
+            moved = self._move_legacy_secret(conn)  # type: ignore[attr-defined]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._incident_schema_ready = True
+        if moved:
+            self.checkpoint()  # type: ignore[attr-defined]  # the WAL may still hold the deleted row
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.write_lock, self._incident_conn() as conn:  # type: ignore[attr-defined]
+        with self.writing(), self._incident_conn() as conn:  # type: ignore[attr-defined]
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -161,21 +184,24 @@ class IncidentTables:
 
     def insert_incident(
         self, record: dict[str, Any], event: dict[str, Any], *, idempotency_key: str | None = None,
-        request_hash: str = "",
+        idempotency_scope: str = "", request_hash: str = "",
     ) -> tuple[int, bool]:
-        """Returns (id, created); a known idempotency key returns the first incident it created."""
+        """Returns (id, created); a key this scope used within ``IDEMPOTENCY_TTL`` returns the first
+        incident it created. ``record["reported_at"]`` is the clock keys are dated and expired by."""
         with self._transaction() as conn:
             if idempotency_key is not None:
-                row = conn.execute("SELECT incident_id, request_hash FROM idempotency_keys WHERE key=?",
-                                   (idempotency_key,)).fetchone()
+                conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?",
+                             (_before(record["reported_at"], IDEMPOTENCY_TTL),))
+                row = conn.execute("SELECT incident_id, request_hash FROM idempotency_keys WHERE scope=? AND key=?",
+                                   (idempotency_scope, idempotency_key)).fetchone()
                 if row is not None:
                     if row["request_hash"] != request_hash:
                         raise Conflict("该 Idempotency-Key 已用于另一份不同的上报")
                     return int(row["incident_id"]), False
             incident_id = self._insert(conn, record, [event])
             if idempotency_key is not None:
-                conn.execute("INSERT INTO idempotency_keys VALUES (?, ?, ?, ?)",
-                             (idempotency_key, incident_id, request_hash, record["reported_at"]))
+                conn.execute("INSERT INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
+                             (idempotency_scope, idempotency_key, incident_id, request_hash, record["reported_at"]))
             return incident_id, True
 
     def insert_incidents(self, rows: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> int:
@@ -247,22 +273,20 @@ class IncidentTables:
             cursor = conn.execute("UPDATE tokens SET revoked_at=? WHERE id=? AND revoked_at IS NULL", (at, token_id))
             return cursor.rowcount == 1
 
-    _secret: str | None = None
 
-    def secret(self) -> str:
-        """A per-store secret (for receipt tokens), created on first use."""
-        if self._secret is None:
-            self._secret = self._load_secret()
-        return self._secret
+def _before(timestamp: str, span: timedelta) -> str:
+    """The ISO 8601 UTC timestamp ``span`` earlier, in the stored format (so strings compare)."""
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00")) - span
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def _load_secret(self) -> str:
-        with self._transaction() as conn:
-            row = conn.execute("SELECT value FROM gridmap_meta WHERE key='secret'").fetchone()
-            if row:
-                return row["value"]
-            value = secrets.token_hex(32)
-            conn.execute("INSERT INTO gridmap_meta VALUES ('secret', ?)", (value,))
-            return value
+
+def _drop_unscoped_idempotency_keys(conn: sqlite3.Connection) -> None:
+    """Earlier releases keyed ``idempotency_keys`` by the key alone, for every sender at once. Those
+    rows cannot be given a sender afterwards, so the table is dropped and made again with a scope;
+    a retry that spans the upgrade is at worst one duplicate report."""
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(idempotency_keys)").fetchall()]
+    if columns and "scope" not in columns:
+        conn.execute("DROP TABLE idempotency_keys")
 
 
 def _where(q: IncidentQuery) -> tuple[str, list[Any]]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, SettingsDep, StoreDep
@@ -42,6 +42,7 @@ async def categories() -> list[dict[str, Any]]:
 @router.post("/incidents", status_code=201, summary="上报事件（公众无需令牌）；返回编号和回执码")
 async def create_incident(
     body: IncidentCreate,
+    request: Request,
     response: Response,
     store: StoreDep,
     coverage: CoverageDep,
@@ -49,9 +50,11 @@ async def create_incident(
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
+    # a key is the sender's own: a staff actor's, or for the public the client address's
+    scope = f"public:{request.client.host if request.client else '-'}" if actor.role == "public" else actor.label
     view, created = await run_in_threadpool(
         lambda: service.intake(store=store, coverage=coverage, body=body, actor=actor,
-                               idempotency_key=idempotency_key,
+                               idempotency_key=idempotency_key, idempotency_scope=scope,
                                service_area_margin_m=settings.service_area_margin_m))
     if not created:
         response.status_code = 200
