@@ -11,7 +11,8 @@ Views, from most to least:
   description, and the address without unit, floor or room.
 - ``planner``: anonymised points (category, status, times, grid), positions of sensitive
   categories rounded; no description, address, reporter or assignee.
-- ``reporter``: whoever holds the receipt: status, time line and public replies, their own place;
+- ``reporter``: whoever holds the receipt: status, time line and public replies, their own place
+  (without unit, floor or room: a receipt can be forwarded);
   free text with phone and ID numbers redacted; nothing of who on staff did what.
 - ``public``: public categories only; no reporter, redacted description, no unit/floor/room,
   position rounded to about 100 m unless the report is about a public asset (a street light).
@@ -212,6 +213,7 @@ def shape_incident(view: dict[str, Any], record: dict[str, Any], *, actor: Actor
     if as_reporter:
         out = {k: view[k] for k in _REPORTER_KEYS}
         out["description"] = redact_text(view["description"], names=(record["reporter_name"],))
+        out["location"] = {**view["location"], "address": coarse_address(view["location"]["address"])}
         out["reporter"] = {"name": mask_name(record["reporter_name"]), "phone": mask_phone(record["reporter_phone"])}
         return out
     if actor.role == "planner":
