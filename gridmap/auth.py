@@ -79,12 +79,31 @@ def authenticate(store: Store, authorization: str | None, *, admin_token: str | 
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("认证格式应为 Authorization: Bearer <token>")
+    return verify_token(store, token, admin_token=admin_token)
+
+
+SETTINGS_TOKEN_ID: Final = "settings"
+"""The token id of ``GRIDMAP_ADMIN_TOKEN``, which has no row in the tokens table."""
+
+
+def verify_token(store: Store, token: str, *, admin_token: str | None = None) -> Actor:
+    """The actor a token stands for, for the Bearer header and the sign-in page alike.
+
+    ``GRIDMAP_ADMIN_TOKEN`` is compared in constant time; other tokens are found by their SHA-256
+    hash, so the lookup time says nothing about how close a guess was. Every failure reads the same.
+    """
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
-        return Actor("admin", token_id="settings")
-    row = store.find_token(_hash(token))
+        return Actor("admin", token_id=SETTINGS_TOKEN_ID)
+    row = store.find_token(_hash(token)) if token else None
     if row is None:
         raise Unauthorized("令牌无效或已撤销")
     return Actor(row["role"], row["worker_code"], row["id"])
+
+
+def token_hash(token: str) -> str:
+    """The SHA-256 hex digest under which tokens (and session ids) are stored."""
+    return _hash(token)
+
 
 
 def require(actor: Actor, *roles: str) -> None:

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="高德 (GCJ-02) tiles; empty disables that basemap",
     )
     map_assets: Path = Field(MAP_ASSETS, description="installed npm packages the maps serve under /static/vendor")
+    # Sign-in (issue #9): browser sessions for the map pages; see docs/security.md "Sign-in and sessions".
+    session_hours: float = Field(12.0, gt=0, description="a signed-in browser session ends this many hours after sign-in")
+    cookie_secure: bool | None = Field(
+        None, description="Secure flag of the session cookie: unset = only when the request came over HTTPS")
+    login_failure_limit: str = Field(
+        "10/minute", description="failed sign-ins allowed per client address (limits syntax), then 429")
 
 
 @lru_cache

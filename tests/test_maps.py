@@ -25,6 +25,8 @@ from gridmap.settings import Settings
 PACKAGE = Path(__file__).resolve().parent.parent / "gridmap"
 needs_assets = pytest.mark.skipif(not Settings().map_assets.is_dir(),
                                   reason="map assets not installed (npm ci --prefix assets)")
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+"""The maps need a sign-in (issue #9): these tests read them as the conftest app's admin."""
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +110,8 @@ def test_an_unknown_resource_is_an_error_not_a_cdn_request():
 
 @needs_assets
 def test_served_pages_link_only_local_files(client):
-    for path in ("/maps/dispatcher", "/maps/worker/W0002", "/maps/planner"):
-        response = client.get(path)
+    for path in ("/maps/dispatcher", "/maps/worker/W0002", "/maps/planner", "/maps/public"):
+        response = client.get(path, headers=ADMIN)
         assert response.status_code == 200, response.text
         html = response.text
         links = re.findall(r'<(?:script src|link rel="stylesheet" href)="([^"]+)"', html)
@@ -134,9 +136,10 @@ def test_missing_assets_give_a_readable_503(sample_db, tmp_path):
 
     from gridmap.api import create_app
 
-    settings = Settings(db=sample_db, load_sample_if_empty=False, map_assets=tmp_path / "nothing")
+    settings = Settings(db=sample_db, load_sample_if_empty=False, map_assets=tmp_path / "nothing",
+                        admin_token="test-admin-token")
     with TestClient(create_app(settings)) as c:
-        response = c.get("/maps/dispatcher")
+        response = c.get("/maps/dispatcher", headers=ADMIN)
     assert response.status_code == 503
     assert "npm ci --prefix assets" in response.json()["detail"]
 
@@ -188,9 +191,9 @@ def test_pages_are_cached_and_rebuilt_when_incidents_change(sample_db, coverage,
     from gridmap.api import create_app
 
     current = {"frame": incidents.iloc[:100]}
-    settings = Settings(db=sample_db, load_sample_if_empty=False)
+    settings = Settings(db=sample_db, load_sample_if_empty=False, admin_token="test-admin-token")
     app = create_app(settings)
-    with TestClient(app) as c:
+    with TestClient(app, headers=ADMIN) as c:
         app.state.map_incidents = lambda store, coverage: current["frame"]
         first = c.get("/maps/dispatcher")
         assert "（100 件）" in first.text
@@ -204,14 +207,14 @@ def test_pages_are_cached_and_rebuilt_when_incidents_change(sample_db, coverage,
 
 @needs_assets
 def test_unknown_worker_and_bad_radius(client):
-    assert client.get("/maps/worker/W9999").status_code == 404
-    assert client.get("/maps/planner?radius=10").status_code == 422
+    assert client.get("/maps/worker/W9999", headers=ADMIN).status_code == 404
+    assert client.get("/maps/planner?radius=10", headers=ADMIN).status_code == 422
 
 
 @needs_assets
 def test_worker_map_shows_only_their_grid(client, coverage):
     grid = coverage.workers.set_index("code").loc["W0002", "grid_code"]
-    html = client.get("/maps/worker/W0002").text
+    html = client.get("/maps/worker/W0002", headers=ADMIN).text
     assert coverage.grid_ref(grid)["name"] in html
     other = next(code for code in coverage.grids["code"] if code != grid)
     assert coverage.grid_ref(other)["name"] + '"' not in html

@@ -11,6 +11,7 @@ from gridmap.api import docs, errors
 from gridmap.api.routers import admin, areas, health, incidents, lookup, open311
 from gridmap.api.routers import planning as planning_routes
 from gridmap.api.routers import maps as map_routes
+from gridmap.api.routers import session as session_routes
 from gridmap.bootstrap import open_configured_store
 from gridmap.coverage.live import LiveCoverage
 from gridmap.planning import map_proposals
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.register(app)
     docs.register(app)
     map_routes.register(app, settings)
+    session_routes.register(app, settings)
     for router in (health.router, lookup.router, areas.router, incidents.router, open311.router, admin.router):
         app.include_router(router)
     app.include_router(planning_routes.router)

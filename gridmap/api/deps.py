@@ -8,9 +8,10 @@ from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.access import check_actor
-from gridmap.auth import PUBLIC, Actor, authenticate
+from gridmap.auth import ANONYMOUS, PUBLIC, Actor, authenticate
 from gridmap.coverage.service import Coverage
 from gridmap.errors import Forbidden, Unauthorized
+from gridmap.sessions import COOKIE_NAME, CSRF_HEADER, SAFE_METHODS, check_csrf, find_session
 from gridmap.settings import Settings
 from gridmap.store.base import Store
 
@@ -40,9 +41,23 @@ async def get_actor(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer <token>；不带则为公众")] = None,
 ) -> Actor:
+    """The Bearer token's actor; without one, the signed-in session's (cookie); else the public.
+
+    Bearer wins when both are sent. A request made with the session cookie that changes state
+    must carry the session's CSRF token in ``X-CSRF-Token`` (403 otherwise). A stale cookie
+    (ended, expired, revoked token) counts as no sign-in. ``request.state.session`` is the session.
+    """
     settings = request.app.state.settings
-    actor = await run_in_threadpool(authenticate, request.app.state.store, authorization,
-                                    admin_token=settings.admin_token)
+    if authorization or COOKIE_NAME not in request.cookies:
+        actor = await run_in_threadpool(authenticate, request.app.state.store, authorization,
+                                        admin_token=settings.admin_token)
+    else:
+        session = await run_in_threadpool(find_session, request.app.state.store, request.cookies[COOKIE_NAME],
+                                          admin_token=settings.admin_token)
+        if session is not None and request.method not in SAFE_METHODS:
+            check_csrf(session, request.headers.get(CSRF_HEADER))
+        request.state.session = session
+        actor = session.actor if session is not None else ANONYMOUS
     return check_actor(actor, coverage_of(request))
 
 

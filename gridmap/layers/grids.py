@@ -5,6 +5,7 @@ Clicking a grid shows its community, workers (names and phones), households and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import folium
@@ -39,33 +40,40 @@ def _items(breaks: list[int], colours: list[str]) -> list[tuple[str, str]]:
     return items
 
 
+ALIASES = dict(zip(COLUMNS, ["编码", "网格", "社区", "网格员", "户数", "楼栋数", "未办结事件", "超期事件"]))
+
+
 def grids_layer(grids: gpd.GeoDataFrame, *, name: str = "网格", initial: Measure = "open",
-                show: bool = True) -> Overlay:
+                measures: Sequence[Measure] = ("open", "overdue"), show: bool = True) -> Overlay:
     """``grids``: code, name, community_name, workers (text), households, building_count, open_count,
-    overdue_count; WGS84 polygons that tile the area."""
+    overdue_count; WGS84 polygons that tile the area. ``measures``: the counts offered (the public
+    map has no overdue figures, so neither the popup nor the switch shows them)."""
     display = simplify_coverage(grids)
     group = folium.FeatureGroup(name=name, show=show)
+    columns = [c for c in COLUMNS if c != "overdue_count" or "overdue" in measures]
+    tips = [c for c in ("name", "open_count", "overdue_count") if c in columns]
     geojson = folium.GeoJson(
-        feature_collection(display, COLUMNS),
+        feature_collection(display, columns),
         name=name,
         style_function=lambda f: {"fillColor": "#f7f7f7", "fillOpacity": 0.55, "color": "#3b3b3b", "weight": 1.2},
         highlight_function=lambda f: {"weight": 3, "color": "#0b5394"},
-        tooltip=folium.GeoJsonTooltip(["name", "open_count", "overdue_count"], aliases=["网格", "未办结", "超期"]),
-        popup=folium.GeoJsonPopup(
-            COLUMNS[1:], aliases=["网格", "社区", "网格员", "户数", "楼栋数", "未办结事件", "超期事件"], max_width=320,
-        ),
+        tooltip=folium.GeoJsonTooltip(tips, aliases=[{"name": "网格", "open_count": "未办结", "overdue_count": "超期"}[c]
+                                                     for c in tips]),
+        popup=folium.GeoJsonPopup(columns[1:], aliases=[ALIASES[c] for c in columns[1:]], max_width=320),
     )
     geojson.add_to(group)
-    measures = {}
+    chosen = {}
     for key, field, label, colours in (
         ("open", "open_count", "未办结事件数", OPEN_COLOURS),
         ("overdue", "overdue_count", "超期事件数", OVERDUE_COLOURS),
     ):
+        if key not in measures:
+            continue
         breaks = class_breaks(grids[field].to_numpy())
         colours = colours[: len(breaks) + 1]
-        measures[key] = {"field": field, "label": f"按{label}", "legend": f"网格：{label}", "breaks": breaks,
-                         "colors": colours, "items": [list(i) for i in _items(breaks, colours)]}
-    first = measures[initial]
+        chosen[key] = {"field": field, "label": f"按{label}", "legend": f"网格：{label}", "breaks": breaks,
+                       "colors": colours, "items": [list(i) for i in _items(breaks, colours)]}
+    first = chosen[initial]
     legend = legend_section("grids", first["legend"], first["items"])
-    switch = Call("choropleth", Ref(geojson), {"initial": initial, "measures": measures})
+    switch = Call("choropleth", Ref(geojson), {"initial": initial, "measures": chosen})
     return Overlay(group, [legend], [switch])

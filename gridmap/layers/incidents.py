@@ -65,6 +65,14 @@ def _iso(values: pd.Series) -> list[str | None]:
     return [t.strftime("%Y-%m-%dT%H:%M:%SZ") if not pd.isna(t) else None for t in times]
 
 
+OPTIONAL = frozenset({"assignee_name", "due_at"})
+"""Row columns sent only when the frame has them: a view without assignees (the public map) sends none."""
+
+
+def incident_columns(incidents: gpd.GeoDataFrame) -> list[str]:
+    return [c for c in COLUMNS if c not in OPTIONAL or c in incidents]
+
+
 def incident_rows(incidents: gpd.GeoDataFrame) -> list[list]:
     n = len(incidents)
     if not n:
@@ -83,11 +91,13 @@ def incident_rows(incidents: gpd.GeoDataFrame) -> list[list]:
     geoms = incidents.geometry.values
     lat = np.round(geoms.y, 6).tolist()
     lon = np.round(geoms.x, 6).tolist()
-    columns = [text("id"), lat, lon, text("status"), text("category_group"), text("category_name"),
-               _iso(incidents["reported_at"]) if "reported_at" in incidents else [None] * n,
-               _iso(incidents["due_at"]) if "due_at" in incidents else [None] * n,
-               text("assignee_name"), flag("overdue"), flag("supervised"), text("grid_code")]
-    return [list(row) for row in zip(*columns)]
+    values = {"id": text("id"), "lat": lat, "lon": lon, "status": text("status"), "group": text("category_group"),
+              "category_name": text("category_name"),
+              "reported_at": _iso(incidents["reported_at"]) if "reported_at" in incidents else [None] * n,
+              "due_at": _iso(incidents["due_at"]) if "due_at" in incidents else [None] * n,
+              "assignee_name": text("assignee_name"), "overdue": flag("overdue"), "supervised": flag("supervised"),
+              "grid_code": text("grid_code")}
+    return [list(row) for row in zip(*(values[c] for c in incident_columns(incidents)))]
 
 
 def incidents_layer(
@@ -107,7 +117,7 @@ def incidents_layer(
     heat_group = folium.FeatureGroup(name=f"{name}热力图", show=False) if heat else None
     var = f"{group.get_name()}_incidents"
     options = {
-        "columns": COLUMNS,
+        "columns": incident_columns(incidents),
         "rows": incident_rows(incidents),
         "statuses": {k: {"label": label, "color": colour, "open": open_} for k, (label, colour, open_) in STATUSES.items()},
         "groups": {g: {"icon": icon} for g, icon in GROUP_ICONS.items()},

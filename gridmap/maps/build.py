@@ -1,4 +1,4 @@
-"""Assemble the dispatcher, worker and planner maps from the coverage index and the incidents."""
+"""Assemble the dispatcher, worker, planner and public maps from the coverage index and the incidents."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pyproj
 
+from gridmap.access import incidents_for_map
+from gridmap.auth import ANONYMOUS
 from gridmap.coverage.service import Coverage
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.geo import WGS84
@@ -30,8 +32,8 @@ from gridmap.layers.stations import RINGS, stations_layer
 from gridmap.layers.units import units_layer
 from gridmap.maps.incidents import OPEN_STATUSES, empty_incidents
 
-MapKind = Literal["dispatcher", "worker", "planner"]
-KINDS: tuple[str, ...] = ("dispatcher", "worker", "planner")
+MapKind = Literal["dispatcher", "worker", "planner", "public"]
+KINDS: tuple[str, ...] = ("dispatcher", "worker", "planner", "public")
 
 DISTANCE_CLASSES = [(300, "#1a9850", "≤ 300 米"), (500, "#a6d96a", "300–500 米"), (1000, "#fdae61", "500–1000 米"),
                     (None, "#d73027", "> 1000 米")]
@@ -72,7 +74,7 @@ def grid_frame(ctx: MapContext) -> gpd.GeoDataFrame:
     totals = totals.reindex(grids["code"]).fillna(0).astype(int)
     open_ = _open(ctx.incidents)
     open_counts = open_.groupby("grid_code").size() if len(open_) else pd.Series(dtype=int)
-    overdue = open_[open_["overdue"].astype(bool)] if len(open_) else open_
+    overdue = open_[open_["overdue"].astype(bool)] if len(open_) and "overdue" in open_ else open_.iloc[:0]
     overdue_counts = overdue.groupby("grid_code").size() if len(overdue) else pd.Series(dtype=int)
     codes = grids["code"]
     return grids.assign(
@@ -263,6 +265,30 @@ def planner_map(ctx: MapContext, *, proposals: gpd.GeoDataFrame | None = None, r
     return m
 
 
+def public_map(ctx: MapContext):
+    """For anyone, without sign-in: grids with their workers' public service contacts, stations,
+    and public-category incidents as rounded points. No buildings, precincts or co-building units.
+
+    The incidents are cut to the public view here as well, whatever the caller passed in.
+    """
+    cov = ctx.coverage
+    incidents = incidents_for_map(ctx.incidents, actor=ANONYMOUS, coverage=cov)
+    public = MapContext(cov, ctx.basemaps, incidents, units=ctx.units, api=ctx.api, now=ctx.now)
+    m = new_map(bounds=cov.grids.total_bounds, basemaps=ctx.basemaps, title="网格化服务管理 · 公共地图", api=ctx.api)
+    overlays = [
+        regions_layer(cov.regions),
+        grids_layer(grid_frame(public), measures=("open",)),
+        stations_layer(_stations(cov), rings=(300, 500, 1000), rings_shown=False),
+        incidents_layer(incidents, now=ctx.now, grid_names=_grid_names(cov), name="公开事件", heat=False,
+                        only_open=True),
+    ]
+    legend = add_overlays(m, overlays)
+    card = ("<h3>网格化服务管理 · 公共地图</h3><div>点击网格查看网格员和联系电话，或搜索地址找到负责的网格员。</div>"
+            "<div class='gm-muted'>事件位置约为 100 米范围，不含个人信息；矛盾纠纷、特殊人群关爱等类别不公开。</div>")
+    add_controls(m, legend=legend, search={"api": ctx.api, "places": _places(cov)}, card=card)
+    return m
+
+
 def build_map(kind: str, ctx: MapContext, *, code: str | None = None,
               proposals: gpd.GeoDataFrame | None = None, radius_m: float = 500):
     if kind == "dispatcher":
@@ -273,6 +299,8 @@ def build_map(kind: str, ctx: MapContext, *, code: str | None = None,
         return worker_map(ctx, code)
     if kind == "planner":
         return planner_map(ctx, proposals=proposals, radius_m=radius_m)
+    if kind == "public":
+        return public_map(ctx)
     raise InvalidInput(f"未知的地图 {kind!r}（可选：{'、'.join(KINDS)}）")
 
 

@@ -109,3 +109,20 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - backends without resources need nothing
         pass
+
+    # sessions (browser sign-in, ``gridmap.sessions``) -----------------------------------------------
+    @abstractmethod
+    def insert_session(self, record: dict[str, Any]) -> None:
+        """Store a session: id_hash, csrf, role, worker_code, token_id, token_hash, created_at, expires_at."""
+
+    @abstractmethod
+    def find_session(self, id_hash: str) -> dict[str, Any] | None:
+        """The session with this id hash and ``token_live``: is the token it was opened with still valid."""
+
+    @abstractmethod
+    def end_session(self, id_hash: str, *, at: str) -> bool: ...
+
+    @abstractmethod
+    def purge_sessions(self, *, before: str) -> int:
+        """Delete sessions that expired before ``before``; returns how many."""
+

@@ -1,27 +1,65 @@
-"""Map pages (dispatcher, worker, planner) and the static files they need: the router only parses and calls."""
+"""Map pages (dispatcher, worker, planner, public) and the static files they need: the router only parses and calls.
+
+Every page but ``/maps/public`` needs a sign-in (a session cookie from ``/login`` or a Bearer token):
+without one a browser is sent to ``/login`` and other clients get a 401, before any data is read.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from gridmap.api.deps import coverage_of
+from gridmap.access import incidents_for_map
+from gridmap.api.deps import ActorDep, coverage_of
+from gridmap.auth import ANONYMOUS, PUBLIC, Actor
+from gridmap.errors import Forbidden, Unauthorized
 from gridmap.layers.assets import OWN_STATIC, STATIC_PREFIX, check_assets
 from gridmap.maps import MapCache, MapContext
 from gridmap.maps.basemaps import basemaps
 from gridmap.maps.build import map_page
 from gridmap.maps.incidents import fingerprint, load_incidents
+from gridmap.maps.permissions import check_map_access, view_key
+from gridmap.sessions import home_of
 from gridmap.settings import Settings
+from gridmap.web import render, who, with_session_bar
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 
 
-async def _page(request: Request, kind: str, *, code: str | None = None, radius_m: float = 500) -> Response:
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _refusal(request: Request, actor: Actor, kind: str, code: str | None) -> Response | None:
+    """None when ``actor`` may open the page. Else, for a browser, the sign-in page (no sign-in) or a
+    Chinese refusal page; for other clients the domain error (401/403 JSON). Nothing of the map."""
+    try:
+        check_map_access(actor, kind, code)
+    except Unauthorized:
+        if not _wants_html(request):
+            raise
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303,
+                                headers={"Cache-Control": "no-store"})
+    except Forbidden as exc:
+        if not _wants_html(request):
+            raise
+        html = render("refused.html", message=exc.message, who=who(actor), home=home_of(actor))
+        return HTMLResponse(html, status_code=403, headers={"Cache-Control": "no-store"})
+    return None
+
+
+async def _page(request: Request, kind: str, actor: Actor, *, code: str | None = None,
+                radius_m: float = 500) -> Response:
+    refused = _refusal(request, actor, kind, code)
+    if refused is not None:
+        return refused
     state = request.app.state
     settings: Settings = state.settings
     check_assets(settings.map_assets)
@@ -33,36 +71,56 @@ async def _page(request: Request, kind: str, *, code: str | None = None, radius_
     proposals_of = getattr(state, "map_proposals", None)
     proposals = await run_in_threadpool(proposals_of, state.store) if proposals_of and kind == "planner" else None
     revision = (coverage.revision, fingerprint(incidents), fingerprint(proposals) if proposals is not None else None)
-    key = (kind, code, radius_m)
-    etag = '"' + hashlib.blake2b(repr((revision, key)).encode(), digest_size=12).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    viewer = ANONYMOUS if kind == "public" else actor  # the public map is the same for everyone
+    key = (kind, code, radius_m, view_key(viewer, coverage))  # one view never gets another's page
+    session = getattr(request.state, "session", None)  # signed in by cookie: the page carries its CSRF token
+    personal = hashlib.sha256(session.csrf.encode()).hexdigest() if session is not None else None
+    etag = '"' + hashlib.blake2b(repr((revision, key, personal)).encode(), digest_size=12).hexdigest() + '"'
+    headers = ({"ETag": etag, "Cache-Control": "no-cache"} if actor.role == PUBLIC else
+               {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"})
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
 
     def build() -> str:
-        ctx = MapContext(coverage, basemaps(settings), incidents, api="/v1/lookup")
+        shown = incidents_for_map(incidents, actor=viewer, coverage=coverage)
+        ctx = MapContext(coverage, basemaps(settings), shown, api="/v1/lookup")
         return map_page(kind, ctx, code=code, radius_m=radius_m, proposals=proposals)
 
     html = await run_in_threadpool(state.map_cache.get, key, revision, build)
+    if session is not None:
+        html = with_session_bar(html, csrf=session.csrf, actor=actor)
     return HTMLResponse(html, headers=headers)
 
 
-@router.get("/dispatcher", response_class=HTMLResponse, summary="调度地图：网格、楼栋、事件、服务站、派出所辖区、共建单位")
-async def dispatcher(request: Request) -> Response:
-    return await _page(request, "dispatcher")
+SIGN_IN = {401: {"description": "未登录（浏览器：303 跳转到 /login）"}, 403: {"description": "角色无权查看此地图"}}
 
 
-@router.get("/worker/{code}", response_class=HTMLResponse, summary="网格员地图：本人网格、楼栋住户、未办结事件、附近服务站")
-async def worker(request: Request, code: str) -> Response:
-    return await _page(request, "worker", code=code)
+@router.get("/dispatcher", response_class=HTMLResponse, responses=SIGN_IN,
+            summary="调度地图（指挥调度、管理员）：网格、楼栋、事件、服务站、派出所辖区、共建单位")
+async def dispatcher(request: Request, actor: ActorDep) -> Response:
+    return await _page(request, "dispatcher", actor)
 
 
-@router.get("/planner", response_class=HTMLResponse, summary="规划地图：服务站与服务半径、楼栋到最近服务站的距离、未覆盖住户")
+@router.get("/worker/{code}", response_class=HTMLResponse, responses=SIGN_IN,
+            summary="网格员地图（本人；指挥调度、管理员可看任何人）：本人网格、楼栋住户、未办结事件、附近服务站")
+async def worker(request: Request, code: str, actor: ActorDep) -> Response:
+    return await _page(request, "worker", actor, code=code)
+
+
+@router.get("/public", response_class=HTMLResponse,
+            summary="公共地图（无需登录）：网格与网格员联系方式、党群服务站、公开类别事件（约 100 米精度）")
+async def public(request: Request, actor: ActorDep) -> Response:
+    return await _page(request, "public", actor)
+
+
+@router.get("/planner", response_class=HTMLResponse, responses=SIGN_IN,
+            summary="规划地图（规划人员、指挥调度、管理员）：服务站与服务半径、楼栋到最近服务站的距离、未覆盖住户")
 async def planner(
     request: Request,
+    actor: ActorDep,
     radius: Annotated[float, Query(description="服务半径（米），超出即为未覆盖", ge=50, le=5000)] = 500,
 ) -> Response:
-    return await _page(request, "planner", radius_m=radius)
+    return await _page(request, "planner", actor, radius_m=radius)
 
 
 def register(app: FastAPI, settings: Settings) -> None:

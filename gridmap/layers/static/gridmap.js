@@ -235,7 +235,7 @@
         div.addEventListener("change", function (e) { apply(e.target.value); });
         return div;
       };
-      control.addTo(map);
+      if (Object.keys(options.measures).length > 1) control.addTo(map);  // no switch without a choice
       map.whenReady(function () { apply(current); });
       return { apply: apply };
     },
@@ -297,6 +297,8 @@
     },
 
     incidentPopup: function (r, idx, st) {
+      // a row whose column the page was not given (the public map has no assignee or time limit) is left out
+      var needs = { "处置人": "assignee_name", "办结时限": "due_at" };
       var rows = [
         ["类别", (r[idx.group] ? r[idx.group] + " / " : "") + r[idx.category_name]],
         ["上报时间", fmtTime(r[idx.reported_at])],
@@ -307,7 +309,7 @@
         ["办结时限", fmtTime(r[idx.due_at])],
         ["网格", (GM.gridNames && GM.gridNames[r[idx.grid_code]]) || r[idx.grid_code] || ""],
         ["编号", r[idx.id]]
-      ];
+      ].filter(function (x) { return !needs[x[0]] || idx[needs[x[0]]] !== undefined; });
       return '<table class="gm-popup">' + rows.map(function (x) {
         return "<tr><th>" + x[0] + "</th><td>" + (x[0] === "状态" ? x[1] : esc(x[1])) + "</td></tr>";
       }).join("") + "</table>";
