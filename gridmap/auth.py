@@ -105,7 +105,9 @@ def token_hash(token: str) -> str:
     return _hash(token)
 
 
-
 def require(actor: Actor, *roles: str) -> None:
+    """401 for the public (a token would help), 403 for a signed-in role that may not."""
+    if actor.role == PUBLIC and PUBLIC not in roles:
+        raise Unauthorized("需要登录令牌：Authorization: Bearer <token>")
     if actor.role not in roles:
-        raise Forbidden("没有权限执行此操作" if actor.role != PUBLIC else "需要登录令牌")
+        raise Forbidden("没有权限执行此操作")

@@ -90,7 +90,7 @@ def test_the_overdue_list_names_who_is_responsible(client, dispatcher, history) 
 
 
 def test_stats_need_a_staff_or_planner_token(client, sample_db) -> None:
-    assert client.get("/v1/incidents/stats").status_code == 403
+    assert client.get("/v1/incidents/stats").status_code == 401
     worker = auth.create_token(GeoPackageStore(sample_db), role="worker", worker_code="W0001")[1]
     assert client.get("/v1/incidents/stats", headers={"Authorization": f"Bearer {worker}"}).status_code == 403
 

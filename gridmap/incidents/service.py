@@ -341,6 +341,7 @@ def transition(*, store: Store, coverage: Coverage, incident_id: int, actor: Act
     if step is None:
         raise InvalidInput(f"未知操作 {request.action!r}（可选：{', '.join(TRANSITIONS)}）")
     record = _existing(store, incident_id)
+    require(actor, *access.READER_ROLES)
     if actor.role not in step.roles:
         raise Forbidden(f"角色 {actor.role} 无权执行“{step.label}”")
     access.check_incident_read(actor, coverage, record)
