@@ -50,6 +50,7 @@ def serve(
     import uvicorn
 
     from gridmap.bootstrap import open_configured_store
+    from gridmap.logs import log_config
 
     settings = _settings(db)
     if empty:
@@ -68,6 +69,8 @@ def serve(
         workers=workers,
         loop="uvloop",
         http="httptools",
+        access_log=False,  # it prints query strings (receipts); gridmap.access logs each request instead
+        log_config=log_config(),  # JSON lines on stderr (docs/security.md "Logs and metrics")
     )
 
 

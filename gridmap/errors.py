@@ -85,3 +85,14 @@ class StoreUnavailable(GridmapError):
     status_code = 503
     code = "store_unavailable"
     retry_after = 2
+
+
+class RateLimited(GridmapError):
+    """Too many requests from one client for a limited endpoint (public intake); ``retry_after`` says when."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"提交过于频繁，请 {retry_after} 秒后再试")
+        self.retry_after = retry_after

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         None, description="Secure flag of the session cookie: unset = only when the request came over HTTPS")
     login_failure_limit: str = Field(
         "10/minute", description="failed sign-ins allowed per client address (limits syntax), then 429")
+    # Abuse limits (issue #9; docs/security.md "Abuse limits"): public reports per client address.
+    intake_rate_per_minute: float = Field(
+        10.0, ge=0, description="public reports (POST /v1/incidents, Open311 POST) per client address per minute, "
+                                "sustained; 0 turns the limit off (e.g. behind a gateway that limits already)")
+    intake_burst: int = Field(20, ge=1, description="reports one client address may send at once: at most this "
+                                                    "many in any window of burst / rate minutes")
 
 
 @lru_cache

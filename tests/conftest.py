@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,10 @@ from gridmap.settings import SAMPLE_PACKAGE, Settings
 from gridmap.store import GeoPackageStore
 
 WGS84 = "EPSG:4326"
+
+# Tests send far more reports from one client than a resident would: the public intake limit is off
+# unless a test sets its own (tests/test_rate_limit.py). Servers started by tests inherit this.
+os.environ.setdefault("GRIDMAP_INTAKE_RATE_PER_MINUTE", "0")
 
 
 def tiny_layers() -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:

@@ -154,6 +154,12 @@ def _supervise(w: World) -> dict[str, Any]:
             "headers": {"If-Match": f'"{version}"'}}
 
 
+def _scenario(w: World) -> int:
+    run = w.client.post("/v1/planning/stations", json={"k": 1, "radius_m": 500, "metric": "euclidean"},
+                        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    return run.json()["scenario"]["id"]
+
+
 ROWS: list[Row] = [
     Row("GET", "/health", every(200)),
     Row("GET", "/v1/lookup", every(200), lambda w: {"params": {"lon": 110.7693, "lat": 35.1425}}),
@@ -189,6 +195,10 @@ ROWS: list[Row] = [
         lambda w: {"params": {"radius_m": 500, "metric": "euclidean"}}),
     Row("POST", "/v1/planning/stations", staff(200, readers=("planner", "dispatcher", "admin")),
         lambda w: {"json": {"k": 1, "radius_m": 500, "metric": "euclidean", "time_limit_s": 20}}),
+    Row("GET", "/v1/planning/scenarios", staff(200, readers=("planner", "dispatcher", "admin"))),
+    Row("GET", "/v1/planning/scenarios/{scenario_id}", staff(200, readers=("planner", "dispatcher", "admin")),
+        lambda w: {"path_params": {"scenario_id": _scenario(w)}}),
+    Row("GET", "/metrics", staff(200, readers=("admin",))),  # TestClient's address is not loopback
     Row("GET", "/maps/dispatcher", staff(200)),
     Row("GET", "/maps/planner", staff(200, readers=("planner", "dispatcher", "admin"))),
     Row("GET", "/maps/worker/{code}", staff(200, readers=("worker", "dispatcher", "admin")),

@@ -7,14 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gridmap.api import docs, errors
+from gridmap.api import docs, errors, observability, ratelimit
 from gridmap.api.routers import admin, areas, health, incidents, lookup, open311
 from gridmap.api.routers import planning as planning_routes
 from gridmap.api.routers import maps as map_routes
 from gridmap.api.routers import session as session_routes
 from gridmap.bootstrap import open_configured_store
 from gridmap.coverage.live import LiveCoverage
-from gridmap.planning import map_proposals
 from gridmap.settings import Settings, get_settings
 
 
@@ -27,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.store = store
         app.state.coverage = LiveCoverage(store)
-        app.state.map_proposals = map_proposals  # the planner map shows the latest siting run
+        observability.watch_store(app)
         try:
             yield
         finally:
@@ -42,10 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.register(app)
+    ratelimit.register(app, settings)
     docs.register(app)
     map_routes.register(app, settings)
     session_routes.register(app, settings)
     for router in (health.router, lookup.router, areas.router, incidents.router, open311.router, admin.router):
         app.include_router(router)
     app.include_router(planning_routes.router)
+    observability.register(app)  # added last, so outermost: every request is logged and timed, refused ones too
     return app

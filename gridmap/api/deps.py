@@ -58,7 +58,8 @@ async def get_actor(
             check_csrf(session, request.headers.get(CSRF_HEADER))
         request.state.session = session
         actor = session.actor if session is not None else ANONYMOUS
-    return check_actor(actor, coverage_of(request))
+    request.state.actor = actor = check_actor(actor, coverage_of(request))  # named in the request log
+    return actor
 
 
 async def require_admin(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:

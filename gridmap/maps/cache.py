@@ -1,14 +1,21 @@
-"""Rendered map pages, kept per data revision: a new store revision or incidents state drops the old pages."""
+"""Rendered map pages, kept per data revision: a new store revision or incidents state drops the old pages.
+
+Keys come from requests (worker code, radius, scenario), so the pages kept are bounded: the
+``MAX_PAGES`` most recently used, least recently used dropped first.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Final
 
+MAX_PAGES: Final = 32
+"""Pages kept per app: a page is 1–5 MB of HTML, so this bounds the cache to about 100 MB."""
 
 class MapCache:
-    def __init__(self, size: int = 32) -> None:
+    def __init__(self, size: int = MAX_PAGES) -> None:
         self.size = size
         self._pages: OrderedDict[tuple, str] = OrderedDict()
         self._revision: Hashable = None
@@ -35,6 +42,9 @@ class MapCache:
                 while len(self._pages) > self.size:
                     self._pages.popitem(last=False)
         return page
+
+    def __len__(self) -> int:
+        return len(self._pages)
 
     def clear(self) -> None:
         with self._lock:

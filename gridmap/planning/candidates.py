@@ -26,6 +26,9 @@ class Candidates:
     name: NDArray[np.object_]
     source: str
     """``layer`` or ``generated``."""
+    key: tuple = ()
+    """What the planner cached this set under (walking graphs and reach matrices are keyed by it);
+    empty for a set built elsewhere, which is then never cached."""
 
     def __len__(self) -> int:
         return len(self.xy)

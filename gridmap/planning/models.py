@@ -7,7 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridmap.planning.service import DEFAULT_SPACING, SitingRequest
+from gridmap.planning.scenarios import MAX_NAME_LENGTH
+from gridmap.planning.service import (
+    DEFAULT_SPACING,
+    MAX_K,
+    MAX_SPACING_M,
+    MAX_TIME_LIMIT_S,
+    MIN_SPACING_M,
+    SitingRequest,
+)
 
 
 class StationsRequest(BaseModel):
@@ -17,7 +25,7 @@ class StationsRequest(BaseModel):
         {"k": 5, "objective": "p_median", "demand": {"households": 1, "incidents": 1}, "metric": "network"},
     ]})
 
-    k: int = Field(5, description="新站点数（max_coverage、p_median）")
+    k: int = Field(5, description=f"新站点数（max_coverage、p_median；1 到 {MAX_K}）")
     radius_m: float = Field(500, description="服务半径（米）：300 / 500 / 1000 为 5、10、15 分钟生活圈")
     objective: Literal["max_coverage", "set_cover", "p_median"] = Field(
         "max_coverage", description="max_coverage 最大覆盖；set_cover 达到目标覆盖率的最少站点；p_median 平均步行距离最短")
@@ -28,8 +36,10 @@ class StationsRequest(BaseModel):
     capacity: float | None = Field(None, description="每个新站点可服务的户数（需求单位）上限；不填为不限")
     candidates: Literal["auto", "layer", "generated"] = Field(
         "auto", description="候选站点：数据包的 candidates 图层，或沿街生成（路口与沿路点）")
-    candidate_spacing_m: float = Field(DEFAULT_SPACING, description="沿街生成候选点的间距（米）")
-    time_limit_s: float = Field(30, description="求解时限（秒）；超时返回当前最好方案与最优性差距")
+    candidate_spacing_m: float = Field(
+        DEFAULT_SPACING, description=f"沿街生成候选点的间距（米，{MIN_SPACING_M:.0f} 到 {MAX_SPACING_M:.0f}）")
+    time_limit_s: float = Field(30, description=f"求解时限（秒，最多 {MAX_TIME_LIMIT_S:.0f}）；超时返回当前最好方案与最优性差距")
+    name: str | None = Field(None, description=f"方案名称（可选，不超过 {MAX_NAME_LENGTH} 字）；每次选址都保存为一个规划方案")
 
     def to_request(self) -> SitingRequest:
-        return SitingRequest(**self.model_dump())
+        return SitingRequest(**self.model_dump(exclude={"name"}))

@@ -12,6 +12,7 @@ Distances: ``euclidean`` is the straight line between a building's inside point 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -31,7 +32,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from gridmap.coverage.service import Coverage
-from gridmap.errors import InvalidInput
+from gridmap.errors import Forbidden, InvalidInput, Unauthorized
 from gridmap.geo import WGS84
 from gridmap.planning import candidates as cand_mod
 from gridmap.planning import demand as demand_mod
@@ -44,6 +45,22 @@ METRICS = ("network", "euclidean")
 OBJECTIVES = ("max_coverage", "set_cover", "p_median")
 MAX_RADIUS = 5000.0
 DEFAULT_SPACING = 100.0
+
+# Bounds of one siting run (issue #9): a run holds a CPU and memory for as long as it is allowed to,
+# so what one request may ask for is limited, for the command line as for the API.
+MAX_K = 100
+"""New sites one run may propose (and the most a set-covering answer may need)."""
+MAX_TIME_LIMIT_S = 60.0
+"""Longest solver time limit one run may ask for."""
+MIN_SPACING_M, MAX_SPACING_M = 50.0, 2000.0
+"""Spacing of generated street candidates: closer than 50 m multiplies the sites (and the walking
+graph) without finding better places; farther than 2 km leaves streets without any."""
+PLANNER_CACHE_ENTRIES = 24
+"""Costly intermediate results one planner keeps (candidate sets, walking graphs, reach matrices),
+least recently used dropped first: requests choose spacing and radius, so the keys are theirs."""
+
+PLANNING_ROLES = ("admin", "dispatcher", "planner")
+"""Who may run sitings and read coverage figures through the API (see docs/security.md)."""
 
 Progress = Callable[[str], None]
 
@@ -77,7 +94,7 @@ class SitingRequest:
     """``auto`` (the layer when the package has one, else generated), ``layer`` or ``generated``."""
     candidate_spacing_m: float = DEFAULT_SPACING
     time_limit_s: float = 30.0
-    max_sites: int = 500
+    max_sites: int = MAX_K
     """Set covering: stop looking beyond this many new sites."""
 
     def check(self) -> None:
@@ -85,18 +102,20 @@ class SitingRequest:
             raise InvalidInput(f"目标 objective 应为 {' / '.join(OBJECTIVES)}，而不是 {self.objective!r}")
         check_radius(self.radius_m)
         check_metric(self.metric)
-        if self.objective != "set_cover" and not (1 <= int(self.k) <= 500):
-            raise InvalidInput("新站点数 k 应在 1 到 500 之间")
+        if self.objective != "set_cover" and not (1 <= int(self.k) <= MAX_K):
+            raise InvalidInput(f"新站点数 k 应在 1 到 {MAX_K} 之间")
         if self.objective == "set_cover" and not (0 < self.target_share <= 1):
             raise InvalidInput("目标覆盖率 target_share 应在 0 到 1 之间（如 0.95）")
         if self.capacity is not None and not (math.isfinite(self.capacity) and self.capacity > 0):
             raise InvalidInput("站点容量 capacity 应为正数（每站可服务的户数）")
         if self.candidates not in ("auto", "layer", "generated"):
             raise InvalidInput("候选站点 candidates 应为 auto、layer 或 generated")
-        if not (20 <= self.candidate_spacing_m <= 2000):
-            raise InvalidInput("候选点间距 candidate_spacing_m 应在 20 到 2000 米之间")
-        if not (0 < self.time_limit_s <= 600):
-            raise InvalidInput("求解时限 time_limit_s 应在 0 到 600 秒之间")
+        if not (MIN_SPACING_M <= self.candidate_spacing_m <= MAX_SPACING_M):
+            raise InvalidInput(f"候选点间距 candidate_spacing_m 应在 {MIN_SPACING_M:.0f} 到 {MAX_SPACING_M:.0f} 米之间")
+        if not (0 < self.time_limit_s <= MAX_TIME_LIMIT_S):
+            raise InvalidInput(f"求解时限 time_limit_s 应在 0 到 {MAX_TIME_LIMIT_S:.0f} 秒之间")
+        if not (1 <= int(self.max_sites) <= MAX_K):
+            raise InvalidInput(f"站点上限 max_sites 应在 1 到 {MAX_K} 之间")
         demand_mod.parse(self.demand)
 
 
@@ -122,7 +141,8 @@ class Planner:
         self._fwd = pyproj.Transformer.from_crs(WGS84, self.crs, always_xy=True)
         self._inv = pyproj.Transformer.from_crs(self.crs, WGS84, always_xy=True)
         self._lock = threading.RLock()
-        self._cache: dict[Any, Any] = {}
+        self._cache: OrderedDict[Any, Any] = OrderedDict()
+        self.cache_entries = PLANNER_CACHE_ENTRIES
 
         b = coverage.buildings
         self.households = b["households"].to_numpy(dtype=float)
@@ -175,10 +195,19 @@ class Planner:
         return np.column_stack([lon, lat])
 
     def _cached(self, key: Any, build: Callable[[], Any]) -> Any:
+        """``build()`` once per key, the ``cache_entries`` most recently used kept (LRU)."""
         with self._lock:
-            if key not in self._cache:
-                self._cache[key] = build()
-            return self._cache[key]
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            value = build()
+            self._cache[key] = value
+            while len(self._cache) > self.cache_entries:
+                self._cache.popitem(last=False)
+            return value
+
+    def cache_size(self) -> int:
+        return len(self._cache)
 
     def _require(self, metric: str) -> None:
         check_metric(metric)
@@ -195,13 +224,14 @@ class Planner:
                 raise InvalidInput("数据包没有候选站点图层（candidates）；请用 candidates=generated")
             layer = self.candidate_layer
             key = ("candidates", "layer")
-            return self._cached(key, lambda: cand_mod.from_layer(
+            return self._cached(key, lambda: dataclasses.replace(cand_mod.from_layer(
                 self._metric_xy(np.column_stack([layer.geometry.x, layer.geometry.y])),
-                layer["code"], layer["name"]))
+                layer["code"], layer["name"]), key=key))
         if self.network is None:
             raise InvalidInput("没有道路图层（roads），无法沿街生成候选站点；请在数据包中提供 candidates 图层")
         spacing = float(spacing)
-        return self._cached(("candidates", "generated", spacing), lambda: self._generate(spacing))
+        key = ("candidates", "generated", spacing)
+        return self._cached(key, lambda: dataclasses.replace(self._generate(spacing), key=key))
 
     def _generate(self, spacing: float) -> cand_mod.Candidates:
         footprints = shapely.transform(self.coverage.buildings.geometry.values, self._metric_coords)
@@ -215,13 +245,13 @@ class Planner:
 
     def _graph(self, cands: cand_mod.Candidates | None) -> WalkGraph:
         """Walking graph over buildings, then stations, then the candidates (if any)."""
-        key = ("graph", id(cands) if cands is not None else None)
-
         def build() -> WalkGraph:
             parts = [self.building_xy, self.station_xy] + ([cands.xy] if cands is not None else [])
             return WalkGraph(self.network, np.vstack(parts))
 
-        return self._cached(key, build)
+        if cands is not None and not cands.key:
+            return build()  # candidates from elsewhere: nothing to key a cached graph by
+        return self._cached(("graph", cands.key if cands is not None else None), build)
 
     def _cand_points(self, cands: cand_mod.Candidates) -> NDArray:
         return len(self.building_xy) + len(self.station_xy) + np.arange(len(cands))
@@ -256,7 +286,9 @@ class Planner:
             graph = self._graph(cands)
             return graph.from_points(self._cand_points(cands), np.arange(len(self.building_xy)), limit=limit)
 
-        return self._cached(("reach", id(cands), metric, float(limit)), build) if math.isfinite(limit) else build()
+        if not (math.isfinite(limit) and cands.key):
+            return build()
+        return self._cached(("reach", cands.key, metric, float(limit)), build)
 
     def site_distance(self, xy: NDArray, metric: str, cands: cand_mod.Candidates | None = None,
                       index: NDArray | None = None) -> tuple[NDArray, NDArray]:
@@ -581,9 +613,12 @@ def _layer(store, name: str) -> gpd.GeoDataFrame | None:
 # ---------------------------------------------------------------- service functions (API and CLI)
 
 
-def plan_coverage(*, coverage: Coverage, store, radius_m: float, metric: str = "network",
+def plan_coverage(*, coverage: Coverage, store, radius_m: float, metric: str = "network", actor=None,
                   progress: Progress = _noop) -> dict[str, Any]:
-    """Coverage of the current stations at ``radius_m`` (see ``Planner.coverage_report``)."""
+    """Coverage of the current stations at ``radius_m`` (see ``Planner.coverage_report``); through the
+    API (``actor`` given) for the planning roles only."""
+    if actor is not None:
+        check_planning_actor(actor)
     check_radius(radius_m)
     check_metric(metric)
     progress("准备步行网络")
@@ -598,28 +633,24 @@ def plan_stations(*, coverage: Coverage, store, request: SitingRequest, actor=No
     statistics (admin, dispatcher, planner); the command line runs with local access.
     """
     request.check()
+    if actor is not None:
+        check_planning_actor(actor)
     incidents = None
     if "incidents" in demand_mod.parse(request.demand):
-        if actor is not None:
-            from gridmap.auth import require
-
-            require(actor, "admin", "dispatcher", "planner")
         progress("读取近 12 个月的事件")
         incidents = demand_mod.load_incidents(store, now=now)
     progress("准备步行网络")
-    result = planner_for(coverage, store).site(request, incidents=incidents, now=now, progress=progress)
-    if coverage.revision is not None:
-        with _PLANNERS_LOCK:
-            _LATEST.clear()
-            _LATEST[coverage.revision] = result.proposals
-    return result
+    return planner_for(coverage, store).site(request, incidents=incidents, now=now, progress=progress)
 
 
-_LATEST: dict[str, gpd.GeoDataFrame] = {}
+def check_planning_actor(actor) -> None:
+    """Sitings and coverage figures through the API: planners, dispatchers and admins.
 
-
-def map_proposals(store) -> gpd.GeoDataFrame | None:
-    """The proposals of this process's latest siting run on the store's current content (for the planner map:
-    ``app.state.map_proposals = map_proposals``); None before any run or after a new import."""
-    with _PLANNERS_LOCK:
-        return _LATEST.get(store.revision())
+    A siting run holds a CPU for up to ``MAX_TIME_LIMIT_S`` and its result is kept as a scenario;
+    coverage figures build the walking network. Neither is for anonymous callers; workers have
+    their own grid's figures on their map. The command line runs with local access (no actor).
+    """
+    if actor.role == "public":
+        raise Unauthorized("服务站规划需要规划、调度或管理令牌：Authorization: Bearer <token>")
+    if actor.role not in PLANNING_ROLES:
+        raise Forbidden("只有规划人员、调度员和管理员可以使用服务站规划")

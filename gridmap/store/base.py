@@ -126,3 +126,14 @@ class Store(ABC):
     def purge_sessions(self, *, before: str) -> int:
         """Delete sessions that expired before ``before``; returns how many."""
 
+    # planning scenarios (``gridmap.planning.scenarios``): written once, never changed --------------
+    @abstractmethod
+    def insert_scenario(self, record: dict[str, Any]) -> int:
+        """Store a siting run: name, created_by, created_at, revision, parameters, summary, proposals; its id."""
+
+    @abstractmethod
+    def get_scenario(self, scenario_id: int) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def list_scenarios(self, *, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Scenarios newest first without their proposals, and the total count before paging."""

@@ -34,7 +34,9 @@ from gridmap.schema import LAYERS, Layer
 from gridmap.store import files
 from gridmap.store.base import Frame, Store
 from gridmap.store.incident_tables import IncidentTables
+from gridmap.store.scenario_tables import ScenarioTables
 from gridmap.store.session_tables import SessionTables
+from gridmap.store.timing import TimedWrites
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ def decode_geometries(blobs: list[bytes | None]) -> np.ndarray:
     return shapely.from_wkb(np.array(wkb, dtype=object))
 
 
-class GeoPackageStore(IncidentTables, SessionTables, Store):
+class GeoPackageStore(TimedWrites, IncidentTables, SessionTables, ScenarioTables, Store):
     def __init__(self, path: Path, *, secret: str | None = None) -> None:
         """``secret``: the receipt secret from the settings (``GRIDMAP_SECRET``); None uses the key file."""
         self.path = Path(path)

@@ -13,6 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from shapely.geometry import Point
 
 from gridmap.planning.service import SitingRequest
@@ -21,12 +22,18 @@ ADMIN = {"Authorization": "Bearer test-admin-token"}
 COUNTS = ("households", "households_covered", "population", "population_covered", "share")
 
 
+@pytest.fixture(scope="module")
+def as_planner(planning_api) -> TestClient:
+    """Requests with a planner's token: every planning endpoint needs a planning role (issue #9)."""
+    return TestClient(planning_api.client.app, headers=planning_api.planner)
+
+
 # ------------------------------------------------------------------ GET /v1/planning/coverage
 
 
 @pytest.mark.parametrize("metric", ["network", "euclidean"])
-def test_coverage_endpoint_answers_per_community_and_grid(client, planner, metric) -> None:
-    r = client.get("/v1/planning/coverage", params={"radius_m": 500, "metric": metric})
+def test_coverage_endpoint_answers_per_community_and_grid(as_planner, planner, metric) -> None:
+    r = as_planner.get("/v1/planning/coverage", params={"radius_m": 500, "metric": metric})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["radius_m"] == 500 and body["metric"] == metric
@@ -39,21 +46,21 @@ def test_coverage_endpoint_answers_per_community_and_grid(client, planner, metri
     assert [p["radius_m"] for p in body["presets"]] == [300, 500, 1000]
 
 
-def test_coverage_exports_csv_and_geojson(client) -> None:
-    r = client.get("/v1/planning/coverage", params={"radius_m": 300, "format": "csv"})
+def test_coverage_exports_csv_and_geojson(as_planner) -> None:
+    r = as_planner.get("/v1/planning/coverage", params={"radius_m": 300, "format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert [row["level"] for row in rows].count("community") == 13
     assert rows[-1]["level"] == "total" and rows[-1]["name"] == "合计"
-    g = client.get("/v1/planning/coverage", params={"radius_m": 300, "format": "geojson"}).json()
+    g = as_planner.get("/v1/planning/coverage", params={"radius_m": 300, "format": "geojson"}).json()
     assert g["type"] == "FeatureCollection" and len(g["features"]) == 105
     assert g["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
     assert "households_covered" in g["features"][0]["properties"]
 
 
 @pytest.mark.parametrize("params", [{"radius_m": -5}, {"radius_m": 99999}, {"metric": "manhattan"}, {"format": "xls"}])
-def test_coverage_rejects_bad_input_with_a_readable_message(client, params) -> None:
-    r = client.get("/v1/planning/coverage", params=params)
+def test_coverage_rejects_bad_input_with_a_readable_message(as_planner, params) -> None:
+    r = as_planner.get("/v1/planning/coverage", params=params)
     assert r.status_code == 422
     assert r.json()["error"] == "invalid_input"
 
@@ -61,8 +68,8 @@ def test_coverage_rejects_bad_input_with_a_readable_message(client, params) -> N
 # ------------------------------------------------------------------ POST /v1/planning/stations
 
 
-def test_max_coverage_proposals_through_the_api(client) -> None:
-    r = client.post("/v1/planning/stations",
+def test_max_coverage_proposals_through_the_api(as_planner) -> None:
+    r = as_planner.post("/v1/planning/stations",
                     json={"k": 4, "radius_m": 300, "objective": "max_coverage", "metric": "network"})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -77,31 +84,31 @@ def test_max_coverage_proposals_through_the_api(client) -> None:
     assert changed and all(set(COUNTS) <= set(c["before"]) for c in body["communities"])
 
 
-def test_set_cover_reaches_the_target_with_the_fewest_sites(client) -> None:
-    body = client.post("/v1/planning/stations", json={
+def test_set_cover_reaches_the_target_with_the_fewest_sites(as_planner) -> None:
+    body = as_planner.post("/v1/planning/stations", json={
         "radius_m": 500, "objective": "set_cover", "target_share": 0.97, "metric": "network",
         "candidate_spacing_m": 200}).json()
     assert body["after"]["share"] >= 0.97 > body["before"]["share"]
     assert body["optimal"] and body["k"] == len(body["proposals"]) == body["objective_value"]
 
 
-def test_p_median_lowers_the_mean_walking_distance(client) -> None:
-    body = client.post("/v1/planning/stations", json={
+def test_p_median_lowers_the_mean_walking_distance(as_planner) -> None:
+    body = as_planner.post("/v1/planning/stations", json={
         "k": 3, "objective": "p_median", "metric": "euclidean", "candidate_spacing_m": 300}).json()
     assert body["optimal"]
     assert body["after"]["mean_distance_m"] < body["before"]["mean_distance_m"]
     assert body["objective_value"] == pytest.approx(body["after"]["mean_distance_m"], abs=0.1)
 
 
-def test_proposals_export_as_geojson_and_csv(client) -> None:
+def test_proposals_export_as_geojson_and_csv(as_planner) -> None:
     request = {"k": 3, "radius_m": 300, "metric": "network"}
-    g = client.post("/v1/planning/stations?format=geojson", json=request)
+    g = as_planner.post("/v1/planning/stations?format=geojson", json=request)
     assert g.headers["content-type"].startswith("application/geo+json")
     features = g.json()["features"]
     assert len(features) == 3 and features[0]["geometry"]["type"] == "Point"
     assert features[0]["properties"]["community_name"] and "households_new" in features[0]["properties"]
     assert g.json()["properties"]["before"]["households"] == 42306
-    c = client.post("/v1/planning/stations?format=csv", json=request)
+    c = as_planner.post("/v1/planning/stations?format=csv", json=request)
     rows = list(csv.DictReader(io.StringIO(c.content.decode("utf-8-sig"))))
     assert [int(r["rank"]) for r in rows] == [1, 2, 3]
     assert [float(r["lon"]) for r in rows] == [f["geometry"]["coordinates"][0] for f in features]
@@ -111,22 +118,22 @@ def test_proposals_export_as_geojson_and_csv(client) -> None:
     {"k": 0}, {"objective": "best"}, {"radius_m": 0}, {"demand": "cars"}, {"demand": {"households": -1}},
     {"objective": "set_cover", "target_share": 1.5}, {"unknown": 1},
 ])
-def test_stations_rejects_bad_requests(client, body) -> None:
-    r = client.post("/v1/planning/stations", json=body)
+def test_stations_rejects_bad_requests(as_planner, body) -> None:
+    r = as_planner.post("/v1/planning/stations", json=body)
     assert r.status_code == 422, r.text
     assert r.json()["detail"]
 
 
-def test_unreachable_target_is_explained(client) -> None:
-    r = client.post("/v1/planning/stations", json={"objective": "set_cover", "target_share": 1.0, "radius_m": 30,
+def test_unreachable_target_is_explained(as_planner) -> None:
+    r = as_planner.post("/v1/planning/stations", json={"objective": "set_cover", "target_share": 1.0, "radius_m": 30,
                                                    "metric": "euclidean"})
     assert r.status_code == 422 and "达不到" in r.json()["detail"]
 
 
-def test_incident_demand_needs_a_planning_role_and_uses_last_years_incidents(client) -> None:
+def test_incident_demand_needs_a_planning_role_and_uses_last_years_incidents(planning_api) -> None:
     request = {"k": 2, "radius_m": 300, "demand": {"households": 1, "incidents": 1}, "metric": "euclidean"}
-    assert client.post("/v1/planning/stations", json=request).status_code in (401, 403)
-    r = client.post("/v1/planning/stations", json=request, headers=ADMIN)
+    assert planning_api.client.post("/v1/planning/stations", json=request).status_code == 401
+    r = planning_api.client.post("/v1/planning/stations", json=request, headers=ADMIN)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["before"]["demand"] == pytest.approx(2.0)  # two blended shares, each summing to 1

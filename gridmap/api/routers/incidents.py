@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, SettingsDep, StoreDep
+from gridmap.api.ratelimit import RATE_LIMITED, IntakeLimit
 from gridmap.errors import InvalidInput
 from gridmap.incidents import service
 from gridmap.incidents.categories import category_tree
@@ -39,7 +40,8 @@ async def categories() -> list[dict[str, Any]]:
     return category_tree()
 
 
-@router.post("/incidents", status_code=201, summary="上报事件（公众无需令牌）；返回编号和回执码")
+@router.post("/incidents", status_code=201, summary="上报事件（公众无需令牌）；返回编号和回执码",
+             dependencies=[IntakeLimit], responses=RATE_LIMITED)
 async def create_incident(
     body: IncidentCreate,
     request: Request,

@@ -25,6 +25,7 @@ from gridmap.maps.basemaps import basemaps
 from gridmap.maps.build import map_page
 from gridmap.maps.incidents import fingerprint, load_incidents
 from gridmap.maps.permissions import check_map_access, view_key
+from gridmap.planning import scenarios
 from gridmap.sessions import home_of
 from gridmap.settings import Settings
 from gridmap.web import render, who, with_session_bar
@@ -55,8 +56,8 @@ def _refusal(request: Request, actor: Actor, kind: str, code: str | None) -> Res
     return None
 
 
-async def _page(request: Request, kind: str, actor: Actor, *, code: str | None = None,
-                radius_m: float = 500) -> Response:
+async def _page(request: Request, kind: str, actor: Actor, *, code: str | None = None, radius_m: float = 500,
+                scenario: int | None = None) -> Response:
     refused = _refusal(request, actor, kind, code)
     if refused is not None:
         return refused
@@ -64,15 +65,15 @@ async def _page(request: Request, kind: str, actor: Actor, *, code: str | None =
     settings: Settings = state.settings
     check_assets(settings.map_assets)
     coverage = coverage_of(request)
-    # Hooks for other modules: state.map_incidents(store, coverage) -> GeoDataFrame (default: the incidents service)
-    # and state.map_proposals(store) -> GeoDataFrame | None (proposed stations for the planner map).
+    # Hook for other modules: state.map_incidents(store, coverage) -> GeoDataFrame (default: the incidents service).
     incidents_of = getattr(state, "map_incidents", None) or load_incidents
     incidents = await run_in_threadpool(incidents_of, state.store, coverage)
-    proposals_of = getattr(state, "map_proposals", None)
-    proposals = await run_in_threadpool(proposals_of, state.store) if proposals_of and kind == "planner" else None
-    revision = (coverage.revision, fingerprint(incidents), fingerprint(proposals) if proposals is not None else None)
+    # The planner map shows the sites of the scenario its link names (scenarios never change), else none.
+    proposals = (scenarios.proposals_frame(await run_in_threadpool(
+        lambda: scenarios.get(store=state.store, scenario_id=scenario))) if scenario is not None else None)
+    revision = (coverage.revision, fingerprint(incidents))
     viewer = ANONYMOUS if kind == "public" else actor  # the public map is the same for everyone
-    key = (kind, code, radius_m, view_key(viewer, coverage))  # one view never gets another's page
+    key = (kind, code, radius_m, scenario, view_key(viewer, coverage))  # one view never gets another's page
     session = getattr(request.state, "session", None)  # signed in by cookie: the page carries its CSRF token
     personal = hashlib.sha256(session.csrf.encode()).hexdigest() if session is not None else None
     etag = '"' + hashlib.blake2b(repr((revision, key, personal)).encode(), digest_size=12).hexdigest() + '"'
@@ -119,8 +120,9 @@ async def planner(
     request: Request,
     actor: ActorDep,
     radius: Annotated[float, Query(description="服务半径（米），超出即为未覆盖", ge=50, le=5000)] = 500,
+    scenario: Annotated[int | None, Query(description="规划方案编号：显示该方案的规划站点（不填则不显示）")] = None,
 ) -> Response:
-    return await _page(request, "planner", actor, radius_m=radius)
+    return await _page(request, "planner", actor, radius_m=radius, scenario=scenario)
 
 
 def register(app: FastAPI, settings: Settings) -> None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, SettingsDep, StoreDep
+from gridmap.api.ratelimit import RATE_LIMITED, IntakeLimit
 from gridmap.errors import InvalidInput
 from gridmap.incidents import open311
 
@@ -24,7 +25,8 @@ async def requests(store: StoreDep, service_code: str | None = None, status: str
         store=store, service_code=service_code, status=status, start_date=start_date, end_date=end_date))
 
 
-@router.post("/requests.json", status_code=201, summary="Open311: 提交请求（表单或 JSON）")
+@router.post("/requests.json", status_code=201, summary="Open311: 提交请求（表单或 JSON）",
+             dependencies=[IntakeLimit], responses=RATE_LIMITED)
 async def create_request(request: Request, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
                          settings: SettingsDep) -> list[dict[str, Any]]:
     if request.headers.get("content-type", "").startswith("application/json"):
