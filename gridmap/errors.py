@@ -9,6 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 
+def size_text(n: int) -> str:
+    """A byte count as messages say it: 64 KB, 512 MB, 1.5 GB."""
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= size:
+            return f"{n // size} {unit}" if n % size == 0 else f"{n / size:.1f} {unit}"
+    return f"{n} 字节"
+
+
 class GridmapError(Exception):
     status_code: int = 400
     code: str = "bad_request"

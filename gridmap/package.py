@@ -6,12 +6,15 @@ importer can report every problem at once. Only an unreadable package raises.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import orjson
 import pandas as pd
 import pyogrio
 import shapely
@@ -22,6 +25,18 @@ from gridmap.problems import Problem
 from gridmap.schema import LAYERS, Layer
 
 FOLDER_SUFFIXES = (".geojson", ".json", ".gpkg", ".csv")
+
+GDAL_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
+"""The only GDAL drivers a package is opened with, by suffix (CSV is read by pandas, not GDAL).
+
+GDAL otherwise picks a driver by content, and some drivers follow what a file names: an OGR VRT
+(XML) saved as ``grids.geojson`` reads any file of the server, STAC or tile-index JSON fetch URLs.
+So each file is first checked to be what its suffix says, then opened with its driver forced by
+GDAL's ``DRIVER:path`` syntax, which never falls back to another driver.
+"""
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SAFE_CRS_NAME = re.compile(r"[A-Za-z0-9:._\- ]{1,200}")
+"""A GeoJSON ``crs`` name such as ``urn:ogc:def:crs:EPSG::4490``; no ``/`` so never a path or URL."""
 
 Frame = gpd.GeoDataFrame | pd.DataFrame
 
@@ -55,11 +70,12 @@ def read_package(path: Path | str, *, source_crs: str | None = None) -> Package:
 
 
 def _read_geopackage(path: Path) -> dict[str, Frame]:
+    source = _gdal_source(path, "GPKG")
     try:
-        available = {str(row[0]) for row in pyogrio.list_layers(path)}
+        available = {str(row[0]) for row in pyogrio.list_layers(source)}
     except Exception as exc:  # GDAL reports many formats of failure; all mean "cannot open"
         raise PackageUnreadable(f"无法读取数据包 {path.name}：{exc}") from exc
-    return {name: _read_file(path, layer=name) for name in LAYERS if name in available}
+    return {name: _read_file(path, layer=name, driver="GPKG") for name in LAYERS if name in available}
 
 
 def _read_folder(path: Path) -> dict[str, Frame]:
@@ -74,19 +90,72 @@ def _read_folder(path: Path) -> dict[str, Frame]:
     return out
 
 
-def _read_file(path: Path, layer: str | None = None) -> Frame:
+def _read_file(path: Path, layer: str | None = None, driver: str | None = None) -> Frame:
+    source = _gdal_source(path, driver)
     try:
-        frame = pyogrio.read_dataframe(path, layer=layer)
+        frame = pyogrio.read_dataframe(source, layer=layer)
     except Exception as exc:
         raise PackageUnreadable(f"无法读取 {path.name}{'/' + layer if layer else ''}：{exc}") from exc
     return frame
+
+
+def _gdal_source(path: Path, driver: str | None = None) -> str:
+    """The name GDAL opens ``path`` by, its driver forced; refuses a file that is not what it should be.
+
+    The driver is the one its suffix says in a folder; a package given as one file is a GeoPackage.
+    """
+    driver = driver or GDAL_DRIVERS.get(path.suffix.lower())
+    if driver is None:
+        raise PackageUnreadable(f"{path.name}：不支持的文件类型（只接受 GeoPackage、GeoJSON 与 CSV）")
+    with path.open("rb") as file:
+        head = file.read(4096)
+    if driver == "GPKG" and not head.startswith(SQLITE_MAGIC):
+        raise PackageUnreadable(f"{path.name} 不是 GeoPackage 文件（内容不是 SQLite 数据库）")
+    if driver == "GeoJSON":
+        _check_geojson(path, head)
+    return f"{driver}:{path}"
+
+
+def _check_geojson(path: Path, head: bytes) -> None:
+    """A GeoJSON object whose ``crs``, if any, is a CRS name, never a link, a URL or a file path.
+
+    GDAL fetches a ``"crs": {"type": "link"}`` href over HTTP while reading, so the file is parsed
+    here first (the unpacked size of an upload is bounded, see the importer).
+    """
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"<"):
+        raise PackageUnreadable(f"{path.name} 不是 GeoJSON 文件：内容是 XML（如 OGR VRT），不予读取")
+    if not start.startswith(b"{"):
+        raise PackageUnreadable(f"{path.name} 不是 GeoJSON 文件：内容不是 JSON 对象")
+    raw = path.read_bytes()
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:  # GDAL accepts NaN and Infinity in properties; so does the standard parser
+            document = json.loads(raw.decode("utf-8-sig"))
+        except (ValueError, RecursionError) as exc:
+            raise PackageUnreadable(f"{path.name} 不是有效的 JSON：{str(exc)[:200]}") from None
+    crs = document.get("crs") if isinstance(document, dict) else None
+    if crs is None:
+        return
+    kind = crs.get("type") if isinstance(crs, dict) else None
+    properties = crs.get("properties") if isinstance(crs, dict) else None
+    if not isinstance(properties, dict):
+        properties = {}
+    name = properties.get("name")
+    if kind == "name" and isinstance(name, str) and SAFE_CRS_NAME.fullmatch(name):
+        return
+    if kind == "EPSG" and isinstance(properties.get("code"), int):
+        return
+    raise PackageUnreadable(f"{path.name} 的 crs 只能写坐标系名称（如 urn:ogc:def:crs:EPSG::4490），"
+                            "不接受链接、网址或文件路径")
 
 
 def _read_csv(path: Path) -> Frame:
     """CSV: attributes only, or point geometry from lon/lat columns, or WKT in a ``geometry`` column."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except ValueError as exc:  # undecodable, unparsable or empty: pandas' errors all derive from it
         raise PackageUnreadable(f"无法读取 {path.name}：{exc}") from exc
     if {"lon", "lat"} <= set(frame.columns):
         lon = pd.to_numeric(frame.pop("lon"), errors="coerce")

@@ -51,6 +51,16 @@ class Settings(BaseSettings):
                                 "sustained; 0 turns the limit off (e.g. behind a gateway that limits already)")
     intake_burst: int = Field(20, ge=1, description="reports one client address may send at once: at most this "
                                                     "many in any window of burst / rate minutes")
+    # Inputs (issue #9; docs/security.md "Inputs"): request bodies are counted as they arrive, chunked ones too.
+    body_limit_default: int = Field(1 << 20, gt=0, description="bytes a request body may have on any other route")
+    body_limit_intake: int = Field(64 << 10, gt=0, description="bytes of a public report (POST /v1/incidents, "
+                                                               "Open311 POST)")
+    body_limit_batch: int = Field(64 << 20, gt=0, description="bytes of a batch lookup (POST /v1/lookup/batch)")
+    body_limit_import: int = Field(512 << 20, gt=0, description="bytes of an uploaded package (POST /v1/admin/import)")
+    import_max_unpacked_bytes: int = Field(1 << 30, gt=0, description="bytes a zipped package may unpack to")
+    import_max_files: int = Field(1000, gt=0, description="entries a zipped package may hold")
+    import_max_ratio: float = Field(100.0, gt=1, description="largest unpacked/packed size of one zip entry over 1 MB")
+    import_tmp_dir: Path | None = Field(None, description="where uploads are unpacked; unset: the system temp folder")
 
 
 @lru_cache

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gridmap.api import docs, errors, observability, ratelimit
+from gridmap.api.limits import BodyLimitMiddleware
 from gridmap.api.routers import admin, areas, health, incidents, lookup, open311
 from gridmap.api.routers import planning as planning_routes
 from gridmap.api.routers import maps as map_routes
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.register(app)
     ratelimit.register(app, settings)
+    app.add_middleware(BodyLimitMiddleware, **BodyLimitMiddleware.options(settings))  # bytes read, not declared
     docs.register(app)
     map_routes.register(app, settings)
     session_routes.register(app, settings)

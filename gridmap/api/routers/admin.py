@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from gridmap import auth
 from gridmap.api.deps import AdminDep, CoverageDep, StoreDep
-from gridmap.importer import import_upload
+from gridmap.importer import UploadLimits, import_upload
 from gridmap.models import ImportAnswer
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])
@@ -19,15 +19,20 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])
     "/import",
     response_model=ImportAnswer,
     summary="导入数据包（请求体为 GeoPackage 文件或 zip 压缩的数据包目录）",
-    responses={422: {"description": "数据包有错误：列出全部问题，未写入任何数据"}},
+    responses={413: {"description": "请求体超过 body_limit_import，或 zip 解压后过大、条目过多、压缩比异常"},
+               422: {"description": "数据包有错误：列出全部问题，未写入任何数据"}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary",
+                                                "description": "GeoPackage 文件，或 zip 压缩的数据包目录"}}}}},
 )
 async def import_package(
     request: Request,
     store: StoreDep,
     source_crs: Annotated[str | None, Query(description="覆盖文件自带坐标系，如 EPSG:4490 或 gcj02")] = None,
 ) -> dict[str, Any]:
-    body = await request.body()
-    report = await run_in_threadpool(import_upload, store, body, source_crs=source_crs)
+    body = await request.body()  # at most body_limit_import bytes (gridmap.api.limits)
+    limits = UploadLimits.from_settings(request.app.state.settings)
+    report = await run_in_threadpool(import_upload, store, body, source_crs=source_crs, limits=limits)
     await run_in_threadpool(request.app.state.coverage.reload)
     return report.to_dict()
 

@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from gridmap.api.bodies import load_json
 from gridmap.api.deps import coverage_of
 from gridmap.api.responses import FastJSONResponse
 from gridmap.coverage.addresses import MAX_BATCH_ROWS, lookup_address, lookup_batch, lookup_csv
 from gridmap.coverage.service import parse_point
-from gridmap.errors import InvalidInput, PayloadTooLarge
+from gridmap.errors import InvalidInput
 from gridmap.models import LookupAnswer
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
@@ -26,8 +27,6 @@ _PARAMETERS = [
     {"name": "address", "in": "query", "required": False,
      "description": "地址（代替经纬度），如 临猗县双塔社区丰林小区3号楼2单元501", "schema": {"type": "string"}},
 ]
-
-MAX_BATCH_BYTES = 64 * 1024 * 1024
 
 
 @router.get(
@@ -46,18 +45,30 @@ async def lookup(request: Request) -> FastJSONResponse:
     point = parse_point(params.get("lon"), params.get("lat"))
     return FastJSONResponse(coverage.lookup(*point))
 
+_BATCH_ITEM = {"oneOf": [
+    {"type": "string", "description": "地址文本"},
+    {"type": "object", "properties": {"address": {"type": "string"}}, "required": ["address"]},
+    {"type": "object", "properties": {"lon": {"type": "number"}, "lat": {"type": "number"}}, "required": ["lon", "lat"]},
+]}
+_BATCH_BODY = {"required": True, "content": {
+    "application/json": {"schema": {"type": "array", "items": _BATCH_ITEM, "maxItems": MAX_BATCH_ROWS}},
+    "text/csv": {"schema": {"type": "string", "description": "含 address 列的 UTF-8 CSV"}},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                                       "required": ["file"]}},
+}}
+
 
 @router.post(
     "/lookup/batch",
     summary="批量查询：JSON 数组（地址文本或 {address} / {lon, lat}），或含 address 列的 CSV（上传文件或请求体）",
     description=f"最多 {MAX_BATCH_ROWS} 条；答案与输入顺序一致。CSV 输入返回 CSV，在原有列后追加网格、网格员与匹配信息。",
-    responses={413: {"description": f"超过 {MAX_BATCH_ROWS} 条"}, 422: {"description": "请求体无法解析"}},
+    responses={413: {"description": f"超过 {MAX_BATCH_ROWS} 条，或请求体超过 body_limit_batch"},
+               422: {"description": "请求体无法解析"}},
+    openapi_extra={"requestBody": _BATCH_BODY},
 )
 async def lookup_many(request: Request) -> Any:
     coverage = coverage_of(request)
     content_type = request.headers.get("content-type", "")
-    if int(request.headers.get("content-length") or 0) > MAX_BATCH_BYTES:
-        raise PayloadTooLarge(f"请求体过大：最多 {MAX_BATCH_BYTES // 1024 // 1024} MB")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
@@ -67,12 +78,7 @@ async def lookup_many(request: Request) -> Any:
     body = await request.body()
     if content_type.startswith("text/csv"):
         return await _csv_answer(coverage, body)
-    try:
-        import orjson
-
-        items = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"请求体不是有效的 JSON：{exc}") from None
+    items = load_json(body)
     if not isinstance(items, list):
         raise InvalidInput("请求体应为 JSON 数组")
     return FastJSONResponse(await run_in_threadpool(lookup_batch, coverage, items))

@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from gridmap.api.bodies import json_body
 from gridmap.api.deps import ActorDep, CoverageDep, SettingsDep, StoreDep
 from gridmap.api.ratelimit import RATE_LIMITED, IntakeLimit
 from gridmap.errors import InvalidInput
@@ -25,17 +26,27 @@ async def requests(store: StoreDep, service_code: str | None = None, status: str
         store=store, service_code=service_code, status=status, start_date=start_date, end_date=end_date))
 
 
+_REQUEST_FIELDS = {"type": "object", "required": ["service_code"], "properties": {
+    "service_code": {"type": "string", "description": "类别编码，见 services.json"},
+    "lat": {"type": "number"}, "long": {"type": "number"}, "address_string": {"type": "string"},
+    "description": {"type": "string"}, "first_name": {"type": "string"}, "last_name": {"type": "string"},
+    "phone": {"type": "string"},
+}}
+
+
 @router.post("/requests.json", status_code=201, summary="Open311: 提交请求（表单或 JSON）",
-             dependencies=[IntakeLimit], responses=RATE_LIMITED)
+             dependencies=[IntakeLimit], responses=RATE_LIMITED,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/x-www-form-urlencoded": {"schema": _REQUEST_FIELDS},
+                 "application/json": {"schema": _REQUEST_FIELDS}}}})
 async def create_request(request: Request, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
                          settings: SettingsDep) -> list[dict[str, Any]]:
     if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            fields = await request.json()
-        except ValueError:
-            raise InvalidInput("请求体不是有效的 JSON") from None
+        fields = await json_body(request)
     else:
         fields = dict(await request.form())
+        if not all(isinstance(value, str) for value in fields.values()):
+            raise InvalidInput("表单字段应为文本，不接受上传文件")
     if not isinstance(fields, dict):
         raise InvalidInput("请求体应为对象")
     return await run_in_threadpool(lambda: open311.create(store=store, coverage=coverage, fields=fields, actor=actor,
