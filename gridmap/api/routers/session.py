@@ -85,6 +85,7 @@ async def login_page(
 @router.post("/login", response_class=HTMLResponse, status_code=303,
              summary="用令牌登录：设置会话 Cookie（只含会话编号）并跳转到 next 或本角色的地图",
              responses={401: {"description": "令牌无效或已撤销（登录页与错误提示）"},
+                        403: {"description": "来自其他网站的登录请求，或令牌绑定的网格员已不存在"},
                         429: {"description": "失败次数过多，稍后再试"}})
 async def login(
     request: Request,
