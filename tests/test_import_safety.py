@@ -24,7 +24,6 @@ import pyogrio
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import tiny_layers, write_package
 from gridmap.api import create_app
 from gridmap.errors import GridmapError, PackageUnreadable, PayloadTooLarge
 from gridmap.importer import UploadLimits, import_package, import_upload
@@ -315,10 +314,13 @@ class TestNamesInsideFilesAreNotFollowed:
         pyogrio.read_dataframe(folder / "grids.geojson")
         assert hits == ["/crs.wkt"]
 
-    def test_a_crs_given_by_name_still_works(self, store, tmp_path) -> None:
-        layers = {name: frame.to_crs("EPSG:4549") if isinstance(frame, gpd.GeoDataFrame) else frame
-                  for name, frame in tiny_layers().items()}
-        folder = write_package(layers, tmp_path / "gauss-kruger")
+    def test_a_crs_given_by_name_still_works(self, store, make_package) -> None:
+        def gauss_kruger(layers: dict) -> None:
+            for name, frame in layers.items():
+                if isinstance(frame, gpd.GeoDataFrame):
+                    layers[name] = frame.to_crs("EPSG:4549")
+
+        folder = make_package(gauss_kruger)
         assert "EPSG::4549" in (folder / "grids.geojson").read_text()
         assert import_package(store, folder).counts["grids"] == 4
 
