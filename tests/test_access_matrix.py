@@ -203,6 +203,11 @@ ROWS: list[Row] = [
     Row("GET", "/maps/planner", staff(200, readers=("planner", "dispatcher", "admin"))),
     Row("GET", "/maps/worker/{code}", staff(200, readers=("worker", "dispatcher", "admin")),
         lambda w: {"path_params": {"code": w.codes["worker"]}}),
+    Row("GET", "/maps/public", every(200)),
+    Row("GET", "/login", every(200)),
+    Row("POST", "/login", every(401), lambda w: {"data": {"token": "gm_not_a_token"}}),
+    Row("GET", "/logout", every(200)),  # without a session: a redirect to /login, followed
+    Row("POST", "/logout", every(200)),
 ]
 
 SENSITIVE_ROWS = [

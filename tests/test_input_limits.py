@@ -256,3 +256,24 @@ def test_unknown_paths_and_methods_answer_in_the_same_form(app_client: TestClien
     wrong = app_client.delete("/v1/lookup")
     assert wrong.status_code == 405 and wrong.json()["error"] == "method_not_allowed"
     assert "GET" in wrong.headers["allow"]
+
+
+HUGE = str(2**70)
+"""Past SQLite's INTEGER range: sqlite3 cannot even bind it."""
+
+
+@pytest.mark.parametrize("path", [
+    f"/v1/incidents/{HUGE}", f"/v1/incidents/{HUGE}/history", f"/v1/incidents?offset={HUGE}",
+    f"/open311/v2/requests/{HUGE}.json", f"/v1/planning/scenarios/{HUGE}", f"/v1/planning/scenarios?offset={HUGE}",
+    f"/maps/planner?scenario={HUGE}",
+])
+def test_ids_and_offsets_past_the_integer_range_are_4xx(app_client: TestClient, path: str) -> None:
+    answer = app_client.get(path, headers={"Authorization": f"Bearer {ADMIN}"})
+    assert answer.status_code in (404, 422), answer.text[:200]
+    assert answer.json()["detail"]
+
+
+def test_a_transition_on_a_huge_id_is_4xx(app_client: TestClient) -> None:
+    answer = app_client.post(f"/v1/incidents/{HUGE}/transitions", json={"action": "accept"},
+                             headers={"Authorization": f"Bearer {ADMIN}", "If-Match": '"1"'})
+    assert answer.status_code == 422 and answer.json()["detail"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.access import check_actor
@@ -69,6 +69,11 @@ async def require_admin(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
         raise Forbidden("只有管理员可以使用管理接口")
     return actor
 
+
+MAX_ROW_ID = 2**63 - 1
+"""SQLite's INTEGER range: a larger id or offset names no row (and sqlite3 refuses to bind it)."""
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="编号")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="跳过的条数")]
 
 CoverageDep = Annotated[Coverage, Depends(get_coverage)]
 StoreDep = Annotated[Store, Depends(get_store)]

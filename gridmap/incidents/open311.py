@@ -113,11 +113,13 @@ def list_requests(*, store: Store, service_code: str | None = None, status: str 
     return [shown for shown in map(_as_request, rows) if shown is not None]
 
 
+MAX_ID = 2**63 - 1
+"""SQLite's INTEGER range: Open311 ids are strings, so one beyond it is simply not a request."""
+
+
 def get_request(*, store: Store, request_id: str) -> list[dict[str, Any]]:
-    try:
-        record = store.get_incident(int(request_id))
-    except ValueError:
-        record = None
+    number = int(request_id) if request_id.isascii() and request_id.isdigit() else None
+    record = store.get_incident(number) if number is not None and number <= MAX_ID else None
     shown = _as_request(record) if record is not None else None
     if shown is None:  # a sensitive category answers exactly as a missing request does
         raise NotFound(f"请求 {request_id} 不存在")

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from gridmap.api.deps import ActorDep, CoverageDep, SettingsDep, StoreDep
+from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, SettingsDep, StoreDep
 from gridmap.api.ratelimit import RATE_LIMITED, IntakeLimit
 from gridmap.errors import InvalidInput
 from gridmap.incidents import service
@@ -78,7 +78,7 @@ async def list_incidents(
     until: Annotated[str | None, Query(description="上报时间止（不含），ISO 8601")] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     query = service.build_query(coverage=coverage, actor=actor, status=status, category=category,
                                 community=community, grid=grid, assignee=assignee, overdue=overdue,
@@ -100,7 +100,7 @@ async def incident_stats(
 
 @router.get("/incidents/{incident_id}", summary="事件详情（公众凭回执码查询自己的上报）")
 async def get_incident(
-    incident_id: int, response: Response, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
+    incident_id: RowId, response: Response, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
     x_receipt: ReceiptHeader = None, receipt: ReceiptQuery = None,
 ) -> dict[str, Any]:
     view = service.get(store=store, coverage=coverage, incident_id=incident_id, actor=actor,
@@ -110,7 +110,7 @@ async def get_incident(
 
 @router.post("/incidents/{incident_id}/transitions", summary="流转：受理、派遣、处置、核查、结案、退回、作废、重办、督办")
 async def transition(
-    incident_id: int,
+    incident_id: RowId,
     body: TransitionRequest,
     response: Response,
     store: StoreDep,
@@ -127,7 +127,7 @@ async def transition(
 
 @router.get("/incidents/{incident_id}/history", summary="审计日志：谁、何时、从何状态到何状态、备注（只读）")
 async def incident_history(
-    incident_id: int, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
+    incident_id: RowId, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
     x_receipt: ReceiptHeader = None, receipt: ReceiptQuery = None,
 ) -> list[dict[str, Any]]:
     return service.history(store=store, coverage=coverage, incident_id=incident_id, actor=actor,
@@ -135,7 +135,7 @@ async def incident_history(
 
 
 @router.post("/incidents/{incident_id}/feedback", summary="居民评价（凭回执码）")
-async def incident_feedback(incident_id: int, body: Feedback, store: StoreDep, coverage: CoverageDep,
+async def incident_feedback(incident_id: RowId, body: Feedback, store: StoreDep, coverage: CoverageDep,
                             x_receipt: ReceiptHeader = None) -> dict[str, Any]:
     return service.feedback(store=store, coverage=coverage, incident_id=incident_id,
                             receipt=x_receipt or body.receipt, rating=body.rating, comment=body.comment)

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.access import incidents_for_map
-from gridmap.api.deps import ActorDep, coverage_of
+from gridmap.api.deps import MAX_ROW_ID, ActorDep, coverage_of
 from gridmap.auth import ANONYMOUS, PUBLIC, Actor
 from gridmap.errors import Forbidden, Unauthorized
 from gridmap.layers.assets import OWN_STATIC, STATIC_PREFIX, check_assets
@@ -120,7 +120,8 @@ async def planner(
     request: Request,
     actor: ActorDep,
     radius: Annotated[float, Query(description="服务半径（米），超出即为未覆盖", ge=50, le=5000)] = 500,
-    scenario: Annotated[int | None, Query(description="规划方案编号：显示该方案的规划站点（不填则不显示）")] = None,
+    scenario: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID,
+                                          description="规划方案编号：显示该方案的规划站点（不填则不显示）")] = None,
 ) -> Response:
     return await _page(request, "planner", actor, radius_m=radius, scenario=scenario)
 

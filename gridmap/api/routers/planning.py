@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from gridmap.api.deps import ActorDep, CoverageDep, StoreDep
+from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, StoreDep
 from gridmap.api.responses import FastJSONResponse
 from gridmap.auth import Actor
 from gridmap.planning import export, scenarios
@@ -94,14 +94,14 @@ async def list_scenarios(
     store: StoreDep,
     actor: PlannerDep,
     limit: Annotated[int, Query(ge=1, le=scenarios.MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Any:
     return FastJSONResponse(await run_in_threadpool(lambda: scenarios.listing(store=store, limit=limit,
                                                                               offset=offset)))
 
 
 @router.get("/scenarios/{scenario_id}", summary="一个规划方案：参数、覆盖前后、各站点（json、geojson 或 csv）")
-async def get_scenario(scenario_id: int, store: StoreDep, actor: PlannerDep, fmt: Format = "json") -> Any:
+async def get_scenario(scenario_id: RowId, store: StoreDep, actor: PlannerDep, fmt: Format = "json") -> Any:
     scenario = await run_in_threadpool(lambda: scenarios.get(store=store, scenario_id=scenario_id))
     if fmt == "json":
         return FastJSONResponse(scenario)
