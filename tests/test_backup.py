@@ -18,7 +18,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
-from servers import free_port
+from servers import free_port, start_server
 from shapely.geometry import Point
 
 from gridmap import auth
@@ -29,22 +29,6 @@ from gridmap.store import GeoPackageStore
 def gridmap(*args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gridmap", *map(str, args)], capture_output=True, text=True,
                           timeout=300)
-
-
-def serve(db: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "gridmap", "serve", "--db", str(db), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-            return process
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError("server exited")
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
 
 
 def mode(path: Path) -> str:
@@ -71,7 +55,7 @@ def test_a_backup_during_concurrent_writes_holds_every_incident_acknowledged_bef
     staff = {"Authorization": f"Bearer {auth.create_token(GeoPackageStore(db), role='dispatcher')[1]}",
              "Content-Type": "application/json"}
     port = free_port()
-    server = serve(db, port)
+    server = start_server(db, port)
     acknowledged: dict[int, tuple[str, str]] = {}
     refused: list[str] = []
     lock = threading.Lock()

@@ -7,8 +7,6 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -16,28 +14,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from servers import free_port
+from servers import free_port, start_server
 
 from gridmap import auth
 from gridmap.store import GeoPackageStore
 
 pytestmark = pytest.mark.slow
-
-
-def start(db: Path, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "gridmap", "serve", "--db", str(db), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-            return process
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError("server exited") from None
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:
@@ -52,7 +34,7 @@ def test_acknowledged_incidents_survive_kill_9(sample_db: Path, tmp_path: Path) 
     shutil.copy(sample_db, db)
     token = auth.create_token(GeoPackageStore(db), role="dispatcher")[1]
     port = free_port()
-    server = start(db, port)
+    server = start_server(db, port)
     acknowledged: dict[int, dict] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -89,7 +71,7 @@ def test_acknowledged_incidents_survive_kill_9(sample_db: Path, tmp_path: Path) 
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
-    server = start(db, port)
+    server = start_server(db, port)
     try:
         for incident_id, body in acknowledged.items():
             request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/incidents/{incident_id}",

@@ -9,16 +9,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from servers import free_port
+from servers import free_port, start_server, stop_server
 
 from gridmap.api import create_app
 from gridmap.settings import Settings
@@ -35,24 +32,11 @@ def server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     db.write_bytes(sample_db.read_bytes())
     port = free_port()
     env = {**os.environ, "GRIDMAP_ADMIN_TOKEN": ADMIN}
-    log = folder / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen([sys.executable, "-m", "gridmap", "serve", "--db", str(db), "--port", str(port)],
-                                   env=env, stdout=output, stderr=subprocess.STDOUT)
+    process = start_server(db, port, log=folder / "server.log", env=env)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start:\n{log.read_text()[-3000:]}") from None
-                time.sleep(0.2)
         yield port
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_server(process)
 
 
 def post_chunked(port: int, path: str, chunks: Iterable[bytes], content_type: str = "application/json",

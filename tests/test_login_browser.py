@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
-from servers import free_port
+from browsers import ARGS, CHROMIUM, Offline
+from servers import serving
 
 from gridmap import auth
 from gridmap.sessions import COOKIE_NAME
 from gridmap.store import GeoPackageStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
-TILE_HOSTS = ("tile.openstreetmap.org", "autonavi.com", "tianditu.gov.cn")
 
 if not CHROMIUM.exists():  # .ci/run installs it; elsewhere: apt-get install chromium
     pytest.skip("Chromium is not installed at /usr/bin/chromium", allow_module_level=True)
@@ -57,76 +47,29 @@ def served(sample_db: Path, tmp_path_factory: pytest.TempPathFactory, cast) -> I
     store = GeoPackageStore(db)
     _, token = auth.create_token(store, role="worker", worker_code=cast["own"], label="browser test")
     store.close()
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}
-    log = (folder / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gridmap", "serve", "--db", str(db), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + (folder / "server.log").read_text(errors="replace"))
-            time.sleep(0.25)
+    with serving(db, log=folder / "server.log", env=env) as base:
         yield {"base": base, "token": token}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture
-def page(served) -> Iterator:
+def phone(served) -> Iterator[Offline]:
     """A phone-sized page whose requests to anywhere but this machine are aborted (and remembered)."""
-    blocked: list[str] = []
-    errors: list[str] = []
-
-    def route(r) -> None:
-        parsed = urlparse(r.request.url)
-        try:
-            if parsed.hostname in LOCAL_HOSTS or parsed.scheme == "data":
-                r.continue_()
-            else:
-                blocked.append(r.request.url)
-                r.abort()
-        except Exception:  # the page moved on (a tile request cancelled by navigation)
-            pass
-
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 780})
-        pg = context.new_page()
-        pg.route("**/*", route)
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.gm_blocked, pg.gm_errors = blocked, errors
-        yield pg
-        context.close()
+        yield Offline(browser, width=390, height=780)
         browser.close()
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def test_a_worker_signs_in_sees_only_their_map_and_signs_out(served, page, cast):
+def test_a_worker_signs_in_sees_only_their_map_and_signs_out(served, phone, cast):
+    page = phone.page
     base, token = served["base"], served["token"]
     own = f"{base}/maps/worker/{cast['own']}"
 
     # Sign in on the page, as a worker pasting the token from `gridmap token create`.
     page.goto(f"{base}/login")
     assert "登录" in page.title() and page.locator("form[action='/login'] input[name=token]").count() == 1
-    shot(page, "login_page")
+    phone.shot("login_page")
     page.fill("input[name=token]", token)
     page.click("button[type=submit]")
     page.wait_for_url(own)
@@ -138,7 +81,7 @@ def test_a_worker_signs_in_sees_only_their_map_and_signs_out(served, page, cast)
     assert drawn >= 1
     assert cast["own_name"] in page.locator(".gm-card").inner_text()
     assert page.locator("form.gm-session button").is_visible()
-    shot(page, "login_worker_map")
+    phone.shot("login_worker_map")
 
     # The cookie is the session id only, out of reach of page scripts, never sent cross-site.
     cookies = [c for c in page.context.cookies() if c["name"] == COOKIE_NAME]
@@ -151,7 +94,7 @@ def test_a_worker_signs_in_sees_only_their_map_and_signs_out(served, page, cast)
         response = page.goto(refused)
         assert response.status == 403
         assert "无权查看" in page.content() and page.evaluate("typeof window.gridmap") == "undefined"
-    shot(page, "login_refused")
+    phone.shot("login_refused")
 
     # Sign out with the button on the map; the own map then sends the browser back to /login.
     page.goto(own)
@@ -162,28 +105,29 @@ def test_a_worker_signs_in_sees_only_their_map_and_signs_out(served, page, cast)
     response = page.goto(own)
     assert urlparse(page.url).path == "/login" and "next=%2Fmaps%2Fworker%2F" in page.url
     assert response.status == 200 and page.evaluate("typeof window.gridmap") == "undefined"
-    shot(page, "login_after_logout")
+    phone.shot("login_after_logout")
 
     # Signing in from there returns to the page that asked for it.
     page.fill("input[name=token]", token)
     page.click("button[type=submit]")
     page.wait_for_url(own)
 
-    assert not page.gm_errors, page.gm_errors
-    assert all(any(h in (urlparse(u).hostname or "") for h in TILE_HOSTS) for u in page.gm_blocked), page.gm_blocked
+    phone.check_offline()
 
 
-def test_a_wrong_token_stays_on_the_sign_in_page_with_a_chinese_error(served, page):
+def test_a_wrong_token_stays_on_the_sign_in_page_with_a_chinese_error(served, phone):
+    page = phone.page
     page.goto(f"{served['base']}/login")
     page.fill("input[name=token]", "gm_00000000_not-a-token")
     page.click("button[type=submit]")
     page.locator(".error").wait_for()
     assert "令牌无效或已撤销" in page.locator(".error").inner_text()
     assert urlparse(page.url).path == "/login" and not page.context.cookies()
-    shot(page, "login_wrong_token")
+    phone.shot("login_wrong_token")
 
 
-def test_the_public_map_opens_without_sign_in(served, page, sample_layers):
+def test_the_public_map_opens_without_sign_in(served, phone, sample_layers):
+    page = phone.page
     page.set_viewport_size({"width": 1200, "height": 800})
     page.goto(f"{served['base']}/maps/public")
     page.wait_for_function("window.gridmap && window.gridmap.ready", timeout=20_000)
@@ -194,5 +138,5 @@ def test_the_public_map_opens_without_sign_in(served, page, sample_layers):
         (function walk(l) { if (l.eachLayer) l.eachLayer(walk); else if (l._map) n += 1; })(g); return n; }""")
     assert drawn == len(sample_layers["grids"])
     assert page.locator("form.gm-session").count() == 0  # nobody is signed in
-    shot(page, "public_map")
-    assert not page.gm_errors, page.gm_errors
+    phone.shot("public_map")
+    assert not phone.errors, phone.errors

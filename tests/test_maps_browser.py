@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,19 +15,14 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 import pytest
-from servers import free_port
+from browsers import ARGS, CHROMIUM, Offline
+from servers import serving
 import shapely
 
 from gridmap.geo import wgs84_to_gcj02
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
-TILE_HOSTS = ("tile.openstreetmap.org", "autonavi.com", "tianditu.gov.cn")
 ADDRESS = "临猗县双塔社区丰林小区三号楼2单元501"
 ADMIN_TOKEN = "browser-test-admin-token"
 """The server's GRIDMAP_ADMIN_TOKEN: the maps need a sign-in (issue #9), pages sign in on /login with it."""
@@ -46,31 +38,9 @@ def server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     folder = tmp_path_factory.mktemp("map_server")
     db = folder / "sample.gpkg"
     shutil.copy(sample_db, db)
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")} | {"GRIDMAP_ADMIN_TOKEN": ADMIN_TOKEN}
-    log = (folder / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "gridmap", "serve", "--db", str(db), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + (folder / "server.log").read_text(errors="replace"))
-            time.sleep(0.25)
+    with serving(db, log=folder / "server.log", env=env) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -79,62 +49,6 @@ def browser() -> Iterator:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
         b.close()
-
-
-class Offline:
-    """A page on which every request to a non-loopback address is aborted (and remembered)."""
-
-    def __init__(self, browser, *, width: int = 1400, height: int = 900, allow_files: bool = False) -> None:
-        self.blocked: list[str] = []
-        self.errors: list[str] = []
-        self.page = browser.new_page(viewport={"width": width, "height": height})
-        self.allow_files = allow_files
-        self.page.route("**/*", self._route)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-
-    def _route(self, route) -> None:
-        url = route.request.url
-        parsed = urlparse(url)
-        local = parsed.hostname in LOCAL_HOSTS or (self.allow_files and parsed.scheme in ("file", "data"))
-        try:
-            if local or parsed.scheme == "data":
-                route.continue_()
-            else:
-                self.blocked.append(url)
-                route.abort()
-        except Exception:  # the page moved on (a tile request cancelled by a zoom)
-            pass
-
-    def sign_in(self, base: str, token: str = ADMIN_TOKEN) -> None:
-        """Sign in on the real /login page, as staff do: the session cookie signs in what follows."""
-        self.page.goto(f"{base}/login")
-        self.page.fill("input[name=token]", token)
-        self.page.click("button[type=submit]")
-        self.page.wait_for_url(lambda url: "/login" not in url, wait_until="commit")
-
-    def open(self, url: str) -> float:
-        start = time.perf_counter()
-        self.page.goto(url)
-        self.page.wait_for_function("window.gridmap && window.gridmap.ready", timeout=20_000)
-        return time.perf_counter() - start
-
-    def overlays(self) -> list[str]:
-        return self.page.evaluate("Object.keys(window.gridmap.overlays)")
-
-    def check_offline(self) -> None:
-        assert not self.errors, self.errors
-        # Nothing but basemap tiles was asked of the network: scripts, styles, fonts and icons are local.
-        assert all(any(h in (urlparse(u).hostname or "") for h in TILE_HOSTS) for u in self.blocked), self.blocked
-
-    def shot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / f"{name}.png"
-        self.page.wait_for_timeout(300)
-        self.page.screenshot(path=str(path))
-        return path
-
-    def close(self) -> None:
-        self.page.close()
 
 
 @pytest.fixture
@@ -173,7 +87,7 @@ def _click_point(grid: shapely.Geometry, avoid: list[shapely.Geometry]) -> tuple
 
 def test_dispatcher_map_offline_click_search_and_amap(server, offline, sample_layers):
     page = offline()
-    page.sign_in(server)
+    page.sign_in(server, ADMIN_TOKEN)
     seconds = page.open(f"{server}/maps/dispatcher")
     p = page.page
     overlays = page.overlays()
@@ -252,7 +166,7 @@ def test_dispatcher_map_offline_click_search_and_amap(server, offline, sample_la
 
 def test_worker_map_on_a_phone(server, offline, sample_layers):
     page = offline(width=390, height=780)
-    page.sign_in(server)
+    page.sign_in(server, ADMIN_TOKEN)
     page.open(f"{server}/maps/worker/W0002")
     p = page.page
     overlays = page.overlays()
@@ -275,7 +189,7 @@ def test_worker_map_on_a_phone(server, offline, sample_layers):
 
 def test_planner_map(server, offline):
     page = offline()
-    page.sign_in(server)
+    page.sign_in(server, ADMIN_TOKEN)
     page.open(f"{server}/maps/planner")
     p = page.page
     overlays = page.overlays()

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from servers import free_port
+from servers import free_port, start_server
 
 from gridmap import auth
 from gridmap.api import create_app
@@ -58,23 +54,6 @@ def _call(base: str, method: str, path: str, *, body: dict | None = None, form: 
         return error.code, dict(error.headers), error.read()
 
 
-def _serve(db: Path, port: int, log: Path) -> subprocess.Popen:
-    with log.open("wb") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "gridmap", "serve", "--db", str(db), "--port", str(port)],
-                                   stdout=subprocess.DEVNULL, stderr=stderr, env=dict(os.environ))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-            return process
-        except OSError:
-            if process.poll() is not None:
-                raise RuntimeError("server exited: " + log.read_text(errors="replace")) from None
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start")
-
-
 @pytest.mark.slow
 def test_a_full_run_logs_one_json_line_per_request_and_nothing_personal(sample_db: Path, tmp_path: Path) -> None:
     db = tmp_path / "logged.gpkg"
@@ -85,7 +64,7 @@ def test_a_full_run_logs_one_json_line_per_request_and_nothing_personal(sample_d
     _, worker = auth.create_token(store, role="worker", worker_code=worker_code)
     store.close()
     port, log = free_port(), tmp_path / "stderr.log"
-    server = _serve(db, port, log)
+    server = start_server(db, port, log=log)
     base = f"http://127.0.0.1:{port}"
     secrets_sent: list[str] = [dispatcher, worker]
     calls = 0
