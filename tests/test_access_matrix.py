@@ -8,14 +8,17 @@ A route added to the API without a row here fails ``test_every_route_has_a_row``
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import shapely
+import shapely.geometry
 from fastapi.testclient import TestClient
 
 from gridmap import auth
@@ -160,6 +163,16 @@ def _scenario(w: World) -> int:
     return run.json()["scenario"]["id"]
 
 
+def _planted_tile(w: World) -> dict[str, Any]:
+    """The zoom-16 incidents tile holding the planted reports: points with popup properties, not clusters."""
+    grid = w.client.get(f"/v1/grids/{w.grid_code}").json()
+    lon, lat = _point_inside(SimpleNamespace(geometry=shapely.geometry.shape(grid["geometry"])))
+    z = 16
+    x = int((lon + 180) / 360 * 2 ** z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2 ** z)
+    return {"path_params": {"layer": "incidents", "z": z, "x": x, "y": y}}
+
+
 ROWS: list[Row] = [
     Row("GET", "/health", every(200)),
     Row("GET", "/v1/lookup", every(200), lambda w: {"params": {"lon": 110.7693, "lat": 35.1425}}),
@@ -204,6 +217,7 @@ ROWS: list[Row] = [
     Row("GET", "/maps/worker/{code}", staff(200, readers=("worker", "dispatcher", "admin")),
         lambda w: {"path_params": {"code": w.codes["worker"]}}),
     Row("GET", "/maps/public", every(200)),
+    Row("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf", every(200), _planted_tile),
     Row("GET", "/login", every(200)),
     Row("POST", "/login", every(401), lambda w: {"data": {"token": "gm_not_a_token"}}),
     Row("GET", "/logout", every(200)),  # without a session: a redirect to /login, followed

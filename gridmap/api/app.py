@@ -13,6 +13,7 @@ from gridmap.api.routers import admin, areas, health, incidents, lookup, open311
 from gridmap.api.routers import planning as planning_routes
 from gridmap.api.routers import maps as map_routes
 from gridmap.api.routers import session as session_routes
+from gridmap.api.routers import tiles as tile_routes
 from gridmap.bootstrap import open_configured_store
 from gridmap.coverage.live import LiveCoverage
 from gridmap.settings import Settings, get_settings
@@ -50,5 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, lookup.router, areas.router, incidents.router, open311.router, admin.router):
         app.include_router(router)
     app.include_router(planning_routes.router)
+    app.include_router(tile_routes.router)
     observability.register(app)  # added last, so outermost: every request is logged and timed, refused ones too
     return app

@@ -1,0 +1,119 @@
+"""Vector tiles of the map layers (``GET /tiles/{layer}/{z}/{x}/{y}.pbf``): the router only serves bytes.
+
+What a tile holds and how it is simplified is ``gridmap.layers.tiles``; what incidents a caller may
+see is ``gridmap.access.incidents_for_map`` (the public: public categories, rounded; a worker: their
+grids; a planner: anonymised). Sign-in as for the map pages that draw them: the public map's layers
+(grids, stations, incidents) are open to everyone, buildings need a sign-in (Bearer or session cookie).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Annotated, Any, Final, Literal
+
+import geopandas as gpd
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from gridmap.access import check_actor, incidents_for_map
+from gridmap.api.deps import ActorDep, coverage_of
+from gridmap.auth import ANONYMOUS, PUBLIC, Actor
+from gridmap.errors import Unauthorized
+from gridmap.incidents.service import utcnow
+from gridmap.layers.tiles import LAYERS, IncidentFilters, TileService, View, check_tile, etag_of, incidents_tile
+from gridmap.maps import incidents as map_incidents
+from gridmap.maps.incidents import fingerprint, load_incidents
+from gridmap.maps.permissions import view_key
+
+router = APIRouter(prefix="/tiles", tags=["maps"])
+
+MVT_TYPE: Final = "application/vnd.mapbox-vector-tile"
+SIGNED_IN_LAYERS: Final = frozenset({"buildings"})
+"""Layers the public map does not draw: they need a sign-in."""
+
+
+def service_of(request: Request) -> TileService:
+    state = request.app.state
+    if getattr(state, "tiles", None) is None:
+        state.tiles = TileService()
+    return state.tiles
+
+
+def _incidents_state(state: Any, coverage: Any) -> tuple[gpd.GeoDataFrame | None, Hashable]:
+    """(frame or None, version): what incident tiles depend on, read without loading every incident where the
+    store can say it (``incidents_version``: its incident revision and the next due time), else the
+    fingerprint of the loaded frame, as the map pages do; a hook's frame (``app.state.map_incidents``) is
+    always fingerprinted."""
+    hook = getattr(state, "map_incidents", None)
+    version_of = getattr(map_incidents, "incidents_version", None)
+    if hook is None and version_of is not None:
+        return None, version_of(state.store, utcnow())
+    frame = hook(state.store, coverage) if hook is not None else load_incidents(state.store, coverage)
+    return frame, fingerprint(frame)
+
+
+@router.get(
+    "/{layer}/{z}/{x}/{y}.pbf",
+    response_class=Response,
+    responses={200: {"content": {MVT_TYPE: {}}, "description": "Mapbox 矢量瓦片"},
+               401: {"description": "楼栋图层需要登录"}},
+    summary="矢量瓦片（网格、楼栋、服务站、事件）：按视野加载；事件低缩放级别在服务端聚合，筛选在服务端执行",
+)
+async def tile(
+    request: Request,
+    actor: ActorDep,
+    layer: Literal["grids", "buildings", "stations", "incidents"],
+    z: int,
+    x: int,
+    y: int,
+    status: Annotated[list[str] | None, Query(description="事件状态（可多选）")] = None,
+    category: Annotated[list[str] | None, Query(description="叶子或一级类别编码（可多选）")] = None,
+    since: Annotated[str | None, Query(description="上报时间起（含），ISO 8601")] = None,
+    until: Annotated[str | None, Query(description="上报时间止（不含），ISO 8601")] = None,
+    gcj02: Annotated[bool, Query(description="几何先转换为 GCJ-02（叠加高德底图时）")] = False,
+    crs: Annotated[Literal["wgs84", "gcj02"] | None, Query(description="同 gcj02=1：crs=gcj02")] = None,
+) -> Response:
+    check_tile(z, x, y)
+    if layer in SIGNED_IN_LAYERS and actor.role == PUBLIC:
+        raise Unauthorized("楼栋图层需要登录")
+    state = request.app.state
+    coverage = coverage_of(request)
+    if actor.role != PUBLIC:
+        check_actor(actor, coverage)
+    view: View = "gcj02" if gcj02 or crs == "gcj02" else "wgs84"
+    filters = IncidentFilters.parse(status=status, category=category, since=since, until=until)
+    tiles = service_of(request)
+    viewer: Actor = ANONYMOUS if actor.role == PUBLIC else actor
+    who = view_key(viewer, coverage)
+    key: tuple = (coverage.revision, who, view, layer, z, x, y)
+    if layer in ("grids", "incidents"):
+        frame, version = await run_in_threadpool(_incidents_state, state, coverage)
+        key = (*key, version, filters if layer == "incidents" else None)
+    etag = etag_of(key)
+    headers = ({"ETag": etag, "Cache-Control": "no-cache"} if actor.role == PUBLIC else
+               {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"})
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+
+    def build() -> bytes:
+        layers = tiles.layers(coverage)
+        if layer not in ("grids", "incidents"):
+            return tiles.static_tile(layers, layer, view, z, x, y)
+
+        def load():
+            incidents = frame if frame is not None else load_incidents(state.store, coverage)
+            return incidents_for_map(incidents, actor=viewer, coverage=coverage)
+
+        prepared, counts = tiles.incident_view((coverage.revision, version, who, view), load, coverage=coverage,
+                                               view=view)
+        if layer == "grids":
+            return tiles.grids_tile(layers, counts, view, z, x, y)
+        return incidents_tile(prepared, filters, z, x, y)
+
+    body = await run_in_threadpool(tiles.cache.get, key, build)
+    return Response(body, media_type=MVT_TYPE, headers=headers)
+
+
+__all__ = ["LAYERS", "router"]

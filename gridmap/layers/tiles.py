@@ -1,0 +1,464 @@
+"""Vector tiles (Mapbox Vector Tile, web-mercator XYZ): which features a tile holds and how they are simplified.
+
+A tile ``z/x/y`` holds exactly the features whose geometry intersects the tile's WGS84 bounds
+(found with an STRtree built once per store revision and view), clipped to the tile plus a
+``BUFFER_PX`` margin so that strokes meet across tile edges, simplified to half a screen pixel of
+that zoom and encoded with ``mapbox-vector-tile``. Layers:
+
+- ``grids``: polygons with name, community, workers, households and open/overdue incident counts
+  (those counts come from the caller's view of the incidents, so a grid tile is per view);
+- ``buildings``: footprints from ``BUILDINGS_MIN_ZOOM`` on; an empty tile below (half a million
+  footprints at city scale are unreadable, and unaffordable, at a county's zoom);
+- ``stations``: points;
+- ``incidents``: below ``POINTS_MIN_ZOOM`` one point per ``CLUSTER_CELLS``² cell of the tile with
+  the number of incidents in it (each incident counted in exactly one tile: half-open tile cells,
+  so the counts of all tiles of a zoom add up to the total); from ``POINTS_MIN_ZOOM`` on, one point
+  per incident. The filters (status, category, reported period) are applied here, on the server.
+
+The ``gcj02`` view shifts every geometry to GCJ-02 before tiling, so overlays line up on 高德
+tiles; the store and the ``wgs84`` view stay WGS84. The incidents handed in are already cut to
+the caller's view by ``gridmap.access.incidents_for_map``: this module never widens them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import geopandas as gpd
+import mapbox_vector_tile
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+
+from gridmap.errors import InvalidInput, NotFound
+from gridmap.geo import wgs84_to_gcj02
+from gridmap.incidents.categories import CATEGORIES
+from gridmap.incidents.workflow import DONE, STATUS_LABELS
+
+LAYERS: Final = ("grids", "buildings", "stations", "incidents")
+View = Literal["wgs84", "gcj02"]
+
+EXTENT: Final = 4096
+"""Tile coordinate units per tile side (the MVT default): 16 units per pixel of a 256 px tile."""
+TILE_PX: Final = 256
+BUFFER_PX: Final = 8
+"""Margin (screen pixels) kept around a tile when clipping, so neighbouring tiles' strokes join."""
+SIMPLIFY_PX: Final = 0.5
+"""Simplification tolerance in screen pixels of the tile's zoom: invisible, and grids at city zoom stay light."""
+MAX_ZOOM: Final = 22
+BUILDINGS_MIN_ZOOM: Final = 16
+"""Footprints from street zoom on, as the dispatcher page drew them before."""
+POINTS_MIN_ZOOM: Final = 15
+"""Incidents one by one from this zoom; below, clustered on the server."""
+CLUSTER_CELLS: Final = 4
+"""Cells per tile side for server clusters: 64 px cells on a 256 px tile."""
+MAX_TILES: Final = 4096
+"""Encoded tiles kept (least recently used dropped first): a tile is at most a few hundred KB, most are small."""
+MAX_VIEWS: Final = 16
+"""Prepared incident views kept (per incidents version, actor's view, datum)."""
+
+EARTH_RADIUS_M: Final = 6378137.0
+HALF_WORLD_M: Final = math.pi * EARTH_RADIUS_M
+MAX_LATITUDE: Final = 85.0511287798
+
+
+# tile math -------------------------------------------------------------------------------------------
+
+def check_tile(z: int, x: int, y: int) -> None:
+    if not 0 <= z <= MAX_ZOOM:
+        raise InvalidInput(f"缩放级别应在 0 到 {MAX_ZOOM} 之间")
+    if not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
+        raise NotFound(f"瓦片 {z}/{x}/{y} 不存在")
+
+
+def mercator_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """(minx, miny, maxx, maxy) of the tile in EPSG:3857 metres."""
+    size = 2 * HALF_WORLD_M / 2 ** z
+    return (-HALF_WORLD_M + x * size, HALF_WORLD_M - (y + 1) * size,
+            -HALF_WORLD_M + (x + 1) * size, HALF_WORLD_M - y * size)
+
+
+def _lat(my: float) -> float:
+    return math.degrees(2 * math.atan(math.exp(my / EARTH_RADIUS_M)) - math.pi / 2)
+
+
+def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of the tile in degrees."""
+    minx, miny, maxx, maxy = mercator_bounds(z, x, y)
+    return (math.degrees(minx / EARTH_RADIUS_M), _lat(miny), math.degrees(maxx / EARTH_RADIUS_M), _lat(maxy))
+
+
+def to_mercator(lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
+    lat = np.clip(lat, -MAX_LATITUDE, MAX_LATITUDE)
+    return (np.radians(lon) * EARTH_RADIUS_M,
+            np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * EARTH_RADIUS_M)
+
+
+def _mercator_geoms(geoms: NDArray) -> NDArray:
+    def move(coords: NDArray) -> NDArray:
+        x, y = to_mercator(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+    return shapely.transform(geoms, move)
+
+
+def _gcj_geoms(geoms: NDArray) -> NDArray:
+    def move(coords: NDArray) -> NDArray:
+        lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+        return np.column_stack([lon, lat])
+    return shapely.transform(geoms, move)
+
+
+# filters ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IncidentFilters:
+    """What the incident filter panel asks for: the same meaning as ``GET /v1/incidents``'s parameters."""
+
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    """Leaf category codes (a group code given by the caller is expanded to its leaves)."""
+    since: pd.Timestamp | None = None
+    until: pd.Timestamp | None = None
+
+    @classmethod
+    def parse(cls, *, status: Sequence[str] | None = None, category: Sequence[str] | None = None,
+              since: str | None = None, until: str | None = None) -> IncidentFilters:
+        for s in status or ():
+            if s not in STATUS_LABELS:
+                raise InvalidInput(f"未知状态 {s!r}（可选：{', '.join(STATUS_LABELS)}）")
+        leaves: list[str] = []
+        for c in category or ():
+            if c in CATEGORIES:
+                leaves.append(c)
+            else:
+                group = [code for code, cat in CATEGORIES.items() if cat.group == c]
+                if not group:
+                    raise InvalidInput(f"未知类别 {c!r}")
+                leaves += group
+        return cls(tuple(sorted(set(status or ()))), tuple(sorted(set(leaves))), _time(since, "since"),
+                   _time(until, "until"))
+
+
+def _time(value: str | None, name: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        moment = pd.Timestamp(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{name} 应为 ISO 8601 日期或时间，如 2026-01-31 或 2026-01-31T08:00:00Z") from None
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+
+
+# prepared layers -------------------------------------------------------------------------------------
+
+@dataclass
+class FeatureIndex:
+    """One layer in one datum: geometries (degrees), an STRtree over them, properties per feature."""
+
+    geoms: NDArray
+    tree: shapely.STRtree
+    properties: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, geoms: Iterable[Any], properties: list[dict[str, Any]], view: View) -> FeatureIndex:
+        array = np.asarray(list(geoms) if not isinstance(geoms, np.ndarray) else geoms, dtype=object)
+        if view == "gcj02" and len(array):
+            array = _gcj_geoms(array)
+        return cls(array, shapely.STRtree(array), properties)
+
+    def hits(self, bounds: tuple[float, float, float, float]) -> NDArray:
+        """Indices (ascending) of the features intersecting ``bounds`` (west, south, east, north)."""
+        found = self.tree.query(shapely.box(*bounds), predicate="intersects")
+        return np.sort(found)
+
+
+def _clean(props: dict[str, Any]) -> dict[str, Any]:
+    """MVT values: strings, integers, floats, booleans; nothing for missing values."""
+    out: dict[str, Any] = {}
+    for key, value in props.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or (isinstance(value, float) and not math.isfinite(value)) or value is pd.NaT:
+            continue
+        if isinstance(value, str) and value == "":
+            continue
+        out[key] = value
+    return out
+
+
+@dataclass
+class IncidentView:
+    """The incidents one actor may see, in one datum, as columns: filtered per request without pandas."""
+
+    mx: NDArray
+    my: NDArray
+    status: NDArray
+    category: NDArray
+    reported_ns: NDArray
+    open_: NDArray
+    overdue: NDArray
+    rows: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, frame: gpd.GeoDataFrame, *, grid_names: dict[str, str], view: View) -> IncidentView:
+        lon = shapely.get_x(frame.geometry.values) if len(frame) else np.empty(0)
+        lat = shapely.get_y(frame.geometry.values) if len(frame) else np.empty(0)
+        if view == "gcj02" and len(frame):
+            lon, lat = wgs84_to_gcj02(lon, lat)
+        mx, my = to_mercator(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+        status = frame["status"].astype(str).to_numpy() if len(frame) else np.empty(0, dtype=object)
+        overdue = (frame["overdue"].fillna(False).astype(bool).to_numpy() if "overdue" in frame and len(frame)
+                   else np.zeros(len(frame), dtype=bool))
+        reported = pd.to_datetime(frame["reported_at"], utc=True) if len(frame) else pd.Series([], dtype="datetime64[ns, UTC]")
+        return cls(mx, my, status, frame["category"].astype(str).to_numpy() if len(frame) else np.empty(0, dtype=object),
+                   reported.to_numpy(dtype="datetime64[ns]").astype("int64"), ~np.isin(status, list(DONE)), overdue,
+                   _incident_rows(frame, grid_names))
+
+    def matching(self, filters: IncidentFilters) -> NDArray:
+        keep = np.ones(len(self.mx), dtype=bool)
+        if filters.statuses:
+            keep &= np.isin(self.status, list(filters.statuses))
+        if filters.categories:
+            keep &= np.isin(self.category, list(filters.categories))
+        if filters.since is not None:
+            keep &= self.reported_ns >= filters.since.value
+        if filters.until is not None:
+            keep &= self.reported_ns < filters.until.value
+        return keep
+
+
+def _iso(values: pd.Series) -> list[str | None]:
+    times = pd.to_datetime(values, utc=True, errors="coerce")
+    return [t.strftime("%Y-%m-%dT%H:%M:%SZ") if not pd.isna(t) else None for t in times]
+
+
+def _incident_rows(frame: gpd.GeoDataFrame, grid_names: dict[str, str]) -> list[dict[str, Any]]:
+    """Popup properties of each incident: only the columns the caller's view has (the public has no assignee)."""
+    n = len(frame)
+    if not n:
+        return []
+    columns: dict[str, list[Any]] = {
+        "id": frame["id"].astype(str).tolist(),
+        "status": frame["status"].astype(str).tolist(),
+        "category": frame["category_name"].astype(str).tolist() if "category_name" in frame else [""] * n,
+        "group": frame["category_group"].fillna("").astype(str).tolist() if "category_group" in frame else [""] * n,
+        "grid": frame["grid_code"].fillna("").astype(str).tolist(),
+        "grid_name": [grid_names.get(g, "") for g in frame["grid_code"].fillna("")],
+        "reported_at": _iso(frame["reported_at"]),
+    }
+    if "due_at" in frame:
+        columns["due_at"] = _iso(frame["due_at"])
+    if "assignee_name" in frame:
+        columns["assignee"] = frame["assignee_name"].fillna("").astype(str).tolist()
+    for flag in ("overdue", "supervised"):
+        if flag in frame:
+            columns[flag] = frame[flag].fillna(False).astype(bool).astype(int).tolist()
+    keys = list(columns)
+    return [dict(zip(keys, values)) for values in zip(*(columns[k] for k in keys))]
+
+
+# encoding --------------------------------------------------------------------------------------------
+
+def _encode(name: str, geoms: Sequence[Any], properties: Sequence[dict[str, Any]],
+            mbounds: tuple[float, float, float, float]) -> bytes:
+    """Mercator geometries quantised to tile units (y up, as the encoder expects) in one vectorised pass."""
+    minx, miny, maxx, maxy = mbounds
+    scale = np.array([EXTENT / (maxx - minx), EXTENT / (maxy - miny)])
+    origin = np.array([minx, miny])
+    units = shapely.transform(np.asarray(list(geoms), dtype=object), lambda c: np.round((c - origin) * scale)) \
+        if len(geoms) else []
+    features = [{"geometry": g, "properties": _clean(p)} for g, p in zip(units, properties)]
+    return mapbox_vector_tile.encode([{"name": name, "features": features}], default_options={"extents": EXTENT})
+
+
+def shapes_tile(index: FeatureIndex, name: str, z: int, x: int, y: int, *,
+                extra: Callable[[int], dict[str, Any]] | None = None) -> bytes:
+    """The features of ``index`` intersecting the tile, clipped (with a margin) and simplified for zoom ``z``."""
+    hits = index.hits(tile_bounds(z, x, y))
+    mbounds = mercator_bounds(z, x, y)
+    if not len(hits):
+        return _encode(name, [], [], mbounds)
+    pixel = (mbounds[2] - mbounds[0]) / TILE_PX
+    margin = BUFFER_PX * pixel
+    geoms = _mercator_geoms(index.geoms[hits])
+    clipped = shapely.clip_by_rect(geoms, mbounds[0] - margin, mbounds[1] - margin, mbounds[2] + margin,
+                                   mbounds[3] + margin)
+    simple = shapely.simplify(clipped, SIMPLIFY_PX * pixel, preserve_topology=True)
+    # a sliver that simplifies (or clips) to nothing still belongs to the tile: keep it as a point
+    empty = shapely.is_empty(simple)
+    simple[empty] = clipped[empty]
+    still = shapely.is_empty(simple)
+    if still.any():
+        box = shapely.box(*mbounds)
+        simple[still] = shapely.point_on_surface(shapely.intersection(geoms[still], box))
+    props = [{**index.properties[i], **(extra(i) if extra else {})} for i in hits]
+    return _encode(name, list(simple), props, mbounds)
+
+
+def incidents_tile(view: IncidentView, filters: IncidentFilters, z: int, x: int, y: int) -> bytes:
+    """Clusters (counts per cell) below ``POINTS_MIN_ZOOM``, the incidents one by one from it."""
+    mbounds = mercator_bounds(z, x, y)
+    keep = view.matching(filters)
+    size = mbounds[2] - mbounds[0]
+    if z < POINTS_MIN_ZOOM:
+        # each incident in exactly one tile and one cell: half-open cells of the tile grid
+        fx = (view.mx + HALF_WORLD_M) / size
+        fy = (HALF_WORLD_M - view.my) / size
+        inside = keep & (np.floor(fx) == x) & (np.floor(fy) == y)
+        idx = np.flatnonzero(inside)
+        if not len(idx):
+            return _encode("incidents", [], [], mbounds)
+        cx = np.minimum(((fx[idx] - x) * CLUSTER_CELLS).astype(int), CLUSTER_CELLS - 1)
+        cy = np.minimum(((fy[idx] - y) * CLUSTER_CELLS).astype(int), CLUSTER_CELLS - 1)
+        cell = cy * CLUSTER_CELLS + cx
+        geoms, props = [], []
+        for c in np.unique(cell):
+            members = idx[cell == c]
+            geoms.append(shapely.Point(float(view.mx[members].mean()), float(view.my[members].mean())))
+            props.append({"count": int(len(members)), "open": int(view.open_[members].sum()),
+                          "overdue": int((view.overdue[members] & view.open_[members]).sum())})
+        return _encode("incidents", geoms, props, mbounds)
+    inside = (keep & (view.mx >= mbounds[0]) & (view.mx <= mbounds[2]) & (view.my >= mbounds[1])
+              & (view.my <= mbounds[3]))
+    idx = np.flatnonzero(inside)
+    geoms = list(shapely.points(view.mx[idx], view.my[idx])) if len(idx) else []
+    return _encode("incidents", geoms, [view.rows[i] for i in idx], mbounds)
+
+
+# the service: prepared layers and encoded tiles, kept per revision -----------------------------------
+
+class TileCache:
+    """Encoded tiles, least recently used dropped first; keys carry every revision a tile depends on."""
+
+    def __init__(self, size: int = MAX_TILES) -> None:
+        self.size = size
+        self._tiles: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            tile = self._tiles.get(key)
+            if tile is not None:
+                self._tiles.move_to_end(key)
+                self.hits += 1
+                return tile
+        tile = build()
+        with self._lock:
+            self.misses += 1
+            self._tiles[key] = tile
+            while len(self._tiles) > self.size:
+                self._tiles.popitem(last=False)
+        return tile
+
+    def __len__(self) -> int:
+        return len(self._tiles)
+
+
+def etag_of(key: Hashable) -> str:
+    return '"' + hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest() + '"'
+
+
+class TileLayers:
+    """The static layers (grids' shapes, buildings, stations) of one coverage revision, per datum."""
+
+    def __init__(self, coverage: Any) -> None:
+        self.coverage = coverage
+        self._indexes: dict[tuple[str, View], FeatureIndex] = {}
+        self._lock = threading.Lock()
+
+    def index(self, layer: str, view: View) -> FeatureIndex:
+        with self._lock:
+            found = self._indexes.get((layer, view))
+            if found is None:
+                found = self._indexes[(layer, view)] = self._build(layer, view)
+            return found
+
+    def _build(self, layer: str, view: View) -> FeatureIndex:
+        cov = self.coverage
+        if layer == "grids":
+            grids = cov.grids
+            households = pd.Series(cov.buildings["households"].to_numpy()).groupby(cov.building_grid).agg(["sum", "size"])
+            workers = {code: "、".join(f"{w['name']}（{w['role']} {w['phone']}）" for w in cov.grid_workers(code))
+                       for code in grids["code"]}
+            props = [{"code": c, "name": n, "community": cov.region_name(k) if k else "", "workers": workers[c],
+                      "households": int(households["sum"].get(c, 0)), "buildings": int(households["size"].get(c, 0))}
+                     for c, n, k in zip(grids["code"], grids["name"], grids["community_code"])]
+            return FeatureIndex.of(grids.geometry.values, props, view)
+        if layer == "buildings":
+            b = cov.buildings
+            names = dict(zip(cov.grids["code"], cov.grids["name"]))
+            props = [{"code": c, "name": n, "households": int(h), "population": int(p), "grid_name": names.get(g, "")}
+                     for c, n, h, p, g in zip(b["code"], b["name"], b["households"], b["population"], cov.building_grid)]
+            return FeatureIndex.of(b.geometry.values, props, view)
+        if layer == "stations":
+            s = cov.stations
+            props = [{"code": r.get("code"), "name": r.get("name"), "kind": r.get("kind"), "address": r.get("address"),
+                      "community": cov.region_name(r["community_code"]) if r.get("community_code") else ""}
+                     for r in s.drop(columns="geometry").to_dict("records")]
+            return FeatureIndex.of(s.geometry.values, props, view)
+        raise NotFound(f"未知图层 {layer!r}（可选：{'、'.join(LAYERS)}）")
+
+
+class TileService:
+    """Tiles for every caller: prepared layers per store revision, incident views per incidents version and
+    actor's view, encoded tiles in a bounded LRU keyed by everything a tile depends on."""
+
+    def __init__(self, size: int = MAX_TILES) -> None:
+        self.cache = TileCache(size)
+        self._layers: tuple[Hashable, TileLayers] | None = None
+        self._views: OrderedDict[Hashable, tuple[IncidentView, dict[str, tuple[int, int]]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def layers(self, coverage: Any) -> TileLayers:
+        with self._lock:
+            if self._layers is None or self._layers[0] != coverage.revision or self._layers[1].coverage is not coverage:
+                self._layers = (coverage.revision, TileLayers(coverage))
+            return self._layers[1]
+
+    def incident_view(self, key: Hashable, load: Callable[[], gpd.GeoDataFrame], *, coverage: Any,
+                      view: View) -> tuple[IncidentView, dict[str, tuple[int, int]]]:
+        """The caller's incidents (``load`` returns them already cut by ``incidents_for_map``), prepared once
+        per ``key`` (incidents version, actor's view, datum), with open/overdue counts per grid."""
+        with self._lock:
+            found = self._views.get(key)
+            if found is not None:
+                self._views.move_to_end(key)
+                return found
+        frame = load()
+        names = dict(zip(coverage.grids["code"], coverage.grids["name"]))
+        prepared = IncidentView.of(frame, grid_names=names, view=view)
+        counts: dict[str, tuple[int, int]] = {}
+        if len(frame):
+            grid = frame["grid_code"].fillna("").astype(str).to_numpy()
+            table = pd.DataFrame({"grid": grid, "open": prepared.open_,
+                                  "overdue": prepared.open_ & prepared.overdue}).groupby("grid").sum()
+            counts = {g: (int(o), int(d)) for g, o, d in zip(table.index, table["open"], table["overdue"])}
+        with self._lock:
+            self._views[key] = (prepared, counts)
+            while len(self._views) > MAX_VIEWS:
+                self._views.popitem(last=False)
+        return prepared, counts
+
+    def grids_tile(self, layers: TileLayers, counts: dict[str, tuple[int, int]], view: View,
+                   z: int, x: int, y: int) -> bytes:
+        index = layers.index("grids", view)
+
+        def extra(i: int) -> dict[str, Any]:
+            open_, overdue = counts.get(index.properties[i]["code"], (0, 0))
+            return {"open": open_, "overdue": overdue}
+
+        return shapes_tile(index, "grids", z, x, y, extra=extra)
+
+    def static_tile(self, layers: TileLayers, layer: str, view: View, z: int, x: int, y: int) -> bytes:
+        if layer == "buildings" and z < BUILDINGS_MIN_ZOOM:
+            return _encode("buildings", [], [], mercator_bounds(z, x, y))
+        return shapes_tile(layers.index(layer, view), layer, z, x, y)
