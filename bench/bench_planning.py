@@ -103,8 +103,8 @@ def bench_spopt(planner: Planner, radius: float) -> None:
     graph = planner._graph(cands)
     nb, ns = len(planner.building_xy), len(planner.station_xy)
     t0 = time.perf_counter()
-    sources = np.r_[planner._station_points(), planner._cand_points(cands)]
-    full = graph.from_points(sources, np.arange(nb)).toarray()
+    sources = np.r_[graph.station_points(), graph.candidate_points()]
+    full = graph.walk.from_points(sources, graph.building_points()).toarray()  # no limit: every pair
     cost = np.where(full > 0, full, np.inf)
     t_matrix = time.perf_counter() - t0
     w = planner.households

@@ -20,6 +20,8 @@ RadiusOption = Annotated[float, typer.Option("--radius-m", "-r", help="服务半
 MetricOption = Annotated[str, typer.Option("--metric", help="network（步行路网）或 euclidean（直线）")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="写出结果：.geojson 或 .csv")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the full answer as JSON")]
+RegionOption = Annotated[str | None, typer.Option("--region", help="只看一个社区、乡镇或县（区域代码）")]
+BBoxOption = Annotated[str | None, typer.Option("--bbox", help="只看一个范围：最小经度,最小纬度,最大经度,最大纬度")]
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -33,6 +35,15 @@ def _open(db: Path | None):
 
     store = open_configured_store(Settings(db=db) if db is not None else Settings())
     return store, Coverage.from_layers(store.read_layers(), revision=store.revision())
+
+
+def _area_fields(cov, region: str | None, bbox: str | None) -> dict:
+    """``--region CODE`` as the request field of its level (``town=CODE``), plus ``--bbox``."""
+    from gridmap.planning.scope import parse_bbox, region_fields
+
+    fields: dict = region_fields(cov, region) if region else {}
+    box = parse_bbox(bbox)
+    return {**fields, "bbox": list(box)} if box else fields
 
 
 def _check_out(out: Path | None) -> str | None:
@@ -64,19 +75,24 @@ def _pct(x: float | None) -> str:
 def coverage(
     radius_m: RadiusOption = 500,
     metric: MetricOption = "network",
+    region: RegionOption = None,
+    bbox: BBoxOption = None,
     db: DbOption = None,
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Who is within reach of a station today: households and residents per community, grid and overall."""
     from gridmap.planning import export
+    from gridmap.planning.scope import Area
     from gridmap.planning.service import plan_coverage, planner_for
 
     fmt = _check_out(out)
     try:
         store, cov = _open(db)
+        area = Area.of(**_area_fields(cov, region, bbox))
         with _progress() as step:
-            report = plan_coverage(coverage=cov, store=store, radius_m=radius_m, metric=metric, progress=step)
+            report = plan_coverage(coverage=cov, store=store, radius_m=radius_m, metric=metric, area=area,
+                                   progress=step)
     except GridmapError as exc:
         _fail(exc.message)
     if fmt == "csv":
@@ -96,7 +112,7 @@ def _describe_coverage(report: dict) -> str:
     label = "步行" if report["metric"] == "network" else "直线"
     t = report["total"]
     lines = [
-        f"服务站 {report['stations']} 个；{label} {report['radius_m']:g} 米内：户数 {t['households_covered']}/{t['households']}"
+        f"{_scope_text(report.get('scope'))}服务站 {report['stations']} 个；{label} {report['radius_m']:g} 米内：户数 {t['households_covered']}/{t['households']}"
         f"（{_pct(t['share'])}），人口 {t['population_covered']}/{t['population']}（{_pct(t['population_share'])}），"
         f"平均距离 {t['mean_distance_m']} 米",
         "生活圈：" + "，".join(f"{p['radius_m']} 米 {_pct(p['share'])}" for p in report["presets"]),
@@ -106,6 +122,17 @@ def _describe_coverage(report: dict) -> str:
         lines.append(f"{c['name']:<10}{c['households']:>8}{c['households_covered']:>8}"
                      f"{c['households_uncovered']:>8}{_pct(c['share']):>8}")
     return "\n".join(lines)
+
+
+def _scope_text(scope: dict | None) -> str:
+    """``范围：闻喜县（140823），楼栋 47750 栋，范围外服务站 2 个；`` or nothing for the whole store."""
+    if not scope:
+        return ""
+    where = [f"{scope['region']['name']}（{scope['region']['code']}）"] if scope.get("region") else []
+    if scope.get("bbox"):
+        where.append("bbox " + ",".join(f"{v:g}" for v in scope["bbox"]))
+    return (f"范围：{' ∩ '.join(where)}，楼栋 {scope['buildings']} 栋，"
+            f"范围外计入覆盖的服务站 {scope.get('stations_outside', 0)} 个\n")
 
 
 def _parse_demand(text: str) -> str | dict[str, float]:
@@ -134,6 +161,8 @@ def stations(
     candidates: Annotated[str, typer.Option(help="auto | layer | generated")] = "auto",
     spacing: Annotated[float, typer.Option("--spacing", help="沿街候选点间距（米）")] = 100.0,
     time_limit: Annotated[float, typer.Option("--time-limit", help="求解时限（秒）")] = 30.0,
+    region: RegionOption = None,
+    bbox: BBoxOption = None,
     db: DbOption = None,
     out: OutOption = None,
     as_json: JsonOption = False,
@@ -143,11 +172,12 @@ def stations(
     from gridmap.planning.service import SitingRequest, plan_stations
 
     fmt = _check_out(out)
-    request = SitingRequest(k=k, radius_m=radius_m, objective=objective, target_share=target_share,
-                            demand=_parse_demand(demand), metric=metric, capacity=capacity, candidates=candidates,
-                            candidate_spacing_m=spacing, time_limit_s=time_limit)
     try:
         store, cov = _open(db)
+        request = SitingRequest(k=k, radius_m=radius_m, objective=objective, target_share=target_share,
+                                demand=_parse_demand(demand), metric=metric, capacity=capacity,
+                                candidates=candidates, candidate_spacing_m=spacing, time_limit_s=time_limit,
+                                **_area_fields(cov, region, bbox))
         with _progress() as step:
             result = plan_stations(coverage=cov, store=store, request=request, progress=step)
     except GridmapError as exc:
@@ -169,7 +199,7 @@ def _describe_sites(a: dict) -> str:
     b, f = a["before"], a["after"]
     proof = "已证明最优" if a["optimal"] else f"未证明最优，差距 {a['gap']:.2%}" if a["gap"] is not None else "无可行解"
     lines = [
-        f"{a['objective']}：{len(a['proposals'])} 个新站点（{label} {a['radius_m']:g} 米，候选 {a['candidates']['count']} 个，"
+        f"{_scope_text(a.get('scope'))}{a['objective']}：{len(a['proposals'])} 个新站点（{label} {a['radius_m']:g} 米，候选 {a['candidates']['count']} 个，"
         f"{proof}，{a['seconds']:.1f} 秒）",
         f"覆盖户数 {b['households_covered']} → {f['households_covered']}（{_pct(b['share'])} → {_pct(f['share'])}），"
         f"平均距离 {b['mean_distance_m']} → {f['mean_distance_m']} 米",

@@ -47,14 +47,22 @@ def generate(
     buildings: NDArray,
     inside_grid,
     clearance: float = 5.0,
+    within: tuple[float, float, float, float] | None = None,
 ) -> Candidates:
     """Street corners and points along the roads; ``road_names[i]`` names ``network.lines[i]``.
 
-    ``buildings``: metric footprints; ``inside_grid(xy) -> bool array``.
+    ``buildings``: metric footprints (those near ``within`` are enough); ``inside_grid(xy) -> bool
+    array``. ``within``: a metric box; only the sites inside it are made — the same sites, in the same
+    order, as those of the whole network that lie in it, for a fraction of the work.
     """
     # street corners
     degree = network.degree()
     corners = np.flatnonzero(degree >= 3)
+    pieces = np.arange(len(network.lines))
+    if within is not None:
+        x, y = network.node_xy[corners, 0], network.node_xy[corners, 1]
+        corners = corners[(x >= within[0]) & (x <= within[2]) & (y >= within[1]) & (y <= within[3])]
+        pieces = np.flatnonzero(shapely.intersects(network.lines, shapely.box(*within)))
     corner_roads: dict[int, list[str]] = {}
     for a, b, line in zip(network.seg_a, network.seg_b, network.line_of_segment):
         for node in (a, b):
@@ -65,12 +73,12 @@ def generate(
     xy = [network.node_xy[corners]]
     names = [[_corner_name(corner_roads.get(n, [])) for n in corners]]
     # points along each noded piece, between its ends
-    lengths = shapely.length(network.lines)
+    lengths = shapely.length(network.lines[pieces])
     count = np.maximum(np.round(lengths / spacing).astype(int) - 1, 0)
-    piece = np.repeat(np.arange(len(network.lines)), count)
+    piece = np.repeat(pieces, count)
     if len(piece):
         rank = np.arange(len(piece)) - np.repeat(np.cumsum(count) - count, count) + 1
-        fraction = rank / (count[piece] + 1)
+        fraction = rank / np.repeat(count + 1, count)
         points = shapely.line_interpolate_point(network.lines[piece], fraction, normalized=True)
         xy.append(shapely.get_coordinates(points))
         names.append([f"{road_names[p]}沿线" for p in piece])
@@ -78,6 +86,9 @@ def generate(
     name_all = np.asarray([n for part in names for n in part], dtype=object)
     # not in (or right against) a building, inside the governed grids
     keep = np.ones(len(xy_all), dtype=bool)
+    if within is not None:
+        x, y = xy_all[:, 0], xy_all[:, 1]
+        keep &= (x >= within[0]) & (x <= within[2]) & (y >= within[1]) & (y <= within[3])
     if len(buildings) and len(xy_all):
         tree = shapely.STRtree(buildings)
         near, _ = tree.query(shapely.points(xy_all), predicate="dwithin", distance=clearance)

@@ -39,10 +39,16 @@ def check_name(name: str | None) -> str | None:
 
 
 def default_name(answer: dict[str, Any]) -> str:
-    """``最大覆盖 · 5 站 · 500 米 · 步行``: what a list of runs can be told apart by."""
+    """``最大覆盖 · 5 站 · 500 米 · 步行`` (then ``· 闻喜县`` for a scoped run): what a list of runs can be
+    told apart by."""
     metric = "步行" if answer["metric"] == "network" else "直线"
     label = OBJECTIVE_LABELS.get(answer["objective"], answer["objective"])
-    return f"{label} · {answer['k']} 站 · {answer['radius_m']:g} 米 · {metric}"
+    name = f"{label} · {answer['k']} 站 · {answer['radius_m']:g} 米 · {metric}"
+    scope = answer.get("scope")
+    if scope:
+        name += f" · {scope['region']['name'] if scope.get('region') else '所选范围'}"
+        name += " · 框选" if scope.get("region") and scope.get("bbox") else ""
+    return name
 
 
 def save(*, store: Store, result: SitingResult, created_by: str, name: str | None = None,

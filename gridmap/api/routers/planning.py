@@ -16,6 +16,7 @@ from gridmap.api.responses import FastJSONResponse
 from gridmap.auth import Actor
 from gridmap.planning import export, scenarios
 from gridmap.planning.models import StationsRequest
+from gridmap.planning.scope import MAX_CODE_LENGTH, Area
 from gridmap.planning.service import (
     SitingResult,
     check_planning_actor,
@@ -52,17 +53,25 @@ def _proposals(result: SitingResult, fmt: str, answer: dict[str, Any], name: str
     return FastJSONResponse(answer, headers=headers)
 
 
-@router.get("/coverage", summary="服务站覆盖分析：各社区、网格在服务半径内的户数与人口（规划、调度、管理）")
+@router.get("/coverage", summary="服务站覆盖分析：各社区、网格在服务半径内的户数与人口，可限于一个区域或范围（规划、调度、管理）")
 async def coverage(
     coverage: CoverageDep,
     store: StoreDep,
     actor: PlannerDep,
     radius_m: Annotated[float, Query(description="服务半径（米），常用 300 / 500 / 1000")] = 500,
     metric: Annotated[Literal["network", "euclidean"], Query(description="network 步行路网；euclidean 直线")] = "network",
+    community: Annotated[str | None, Query(max_length=MAX_CODE_LENGTH, description="只看这个社区（社区代码）")] = None,
+    town: Annotated[str | None, Query(max_length=MAX_CODE_LENGTH, description="只看这个乡镇（街道）（乡镇代码）")] = None,
+    county: Annotated[str | None, Query(max_length=MAX_CODE_LENGTH, description="只看这个县（市、区）（县级代码）")] = None,
+    bbox: Annotated[str | None, Query(max_length=200, description=(
+        "只看这个范围内的楼栋：最小经度,最小纬度,最大经度,最大纬度（WGS84）；范围外的服务站照样计入覆盖"))] = None,
     fmt: Format = "json",
 ) -> Any:
-    report = await run_in_threadpool(lambda: plan_coverage(coverage=coverage, store=store, radius_m=radius_m,
-                                                           metric=metric, actor=actor))
+    def run() -> dict[str, Any]:
+        area = Area.of(community=community, town=town, county=county, bbox=bbox)
+        return plan_coverage(coverage=coverage, store=store, radius_m=radius_m, metric=metric, area=area, actor=actor)
+
+    report = await run_in_threadpool(run)
     if fmt == "csv":
         return _csv(export.coverage_csv(report), f"coverage_{metric}_{radius_m:g}m.csv")
     if fmt == "geojson":
@@ -71,7 +80,7 @@ async def coverage(
     return FastJSONResponse(report)
 
 
-@router.post("/stations", summary="新服务站选址：最大覆盖、集合覆盖或 p-中位（HiGHS 精确求解）；结果保存为规划方案")
+@router.post("/stations", summary="新服务站选址：最大覆盖、集合覆盖或 p-中位（HiGHS 精确求解），可限于一个区域或范围；结果保存为规划方案")
 async def stations(body: StationsRequest, coverage: CoverageDep, store: StoreDep, actor: PlannerDep,
                    fmt: Format = "json") -> Any:
     """The run is saved as a scenario (``scenario`` in the answer, ``X-Scenario-ID`` for exports);
