@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from gridmap.coverage.service import Coverage
+from gridmap.coverage.cache import CoverageCache, load_or_build
 from gridmap.importer import import_package
 from gridmap.incidents.history import load_history
 from gridmap.settings import Settings
@@ -27,11 +27,15 @@ def open_configured_store(settings: Settings, *, with_sample: bool | None = None
 
 
 def load_sample(store: Store, package: Path) -> None:
-    """The sample county: its data package, then its year of incidents (when the package has one)."""
+    """The sample county: its data package, then its year of incidents (when the package has one).
+
+    The Coverage built to place the incidents is cached beside the store, so the server that starts
+    next (``gridmap serve`` loads the sample, then starts uvicorn) loads it instead of building it again.
+    """
     report = import_package(store, package)
     history = package / "incidents.csv"
     count = 0
     if history.exists():
-        coverage = Coverage.from_layers(store.read_layers(), revision=store.revision())
+        coverage = load_or_build(store, CoverageCache.for_store(store))
         count = load_history(store, coverage, history)
     log.info("loaded the sample package %s (%s) and %d incidents", package, report.counts, count)

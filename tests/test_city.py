@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
+import re
+import shutil
+import stat
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -11,9 +15,19 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from fastapi.testclient import TestClient
 
-from gridmap.importer import check_package
-from gridmap.settings import SAMPLE_PACKAGE
+from gridmap.api import create_app
+from gridmap.coverage import cache as coverage_cache
+from gridmap.coverage.cache import cache_path
+from gridmap.coverage.live import LiveCoverage
+from gridmap.errors import GridmapError
+from gridmap.importer import check_package, import_package
+from gridmap.incidents.categories import get_category
+from gridmap.incidents.history import load_history
+from gridmap.settings import SAMPLE_PACKAGE, Settings
+from gridmap.store import GeoPackageStore
+from gridmap.store.base import IncidentQuery
 
 GENERATOR = Path(__file__).resolve().parent.parent / "geodata" / "build_city.py"
 TOWNS = 3
@@ -37,6 +51,22 @@ def city(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def checked(city):
     return check_package(city.out)
+
+
+@pytest.fixture(scope="module")
+def city_db(city) -> Path:
+    """A store holding the city (imported once; tests that write copy it, the cache file comes along)."""
+    path = city.out.parent / "city.gpkg"
+    import_package(GeoPackageStore(path), city.out)
+    start(path)
+    return path
+
+
+@pytest.fixture
+def city_db_copy(city_db: Path, tmp_path: Path) -> Path:
+    for source in city_db.parent.glob(city_db.name + "*"):
+        shutil.copy(source, tmp_path / source.name)
+    return tmp_path / city_db.name
 
 
 # ------------------------------------------------------------------------------------------- generator
@@ -158,3 +188,136 @@ def test_the_generator_is_deterministic_and_a_smaller_city_is_a_prefix_of_a_larg
         read = gpd.read_file if name.endswith(".geojson") else lambda p: pd.read_csv(p, dtype=str)
         small, large = read(first.out / name), read(city.out / name)
         assert small.equals(large.iloc[: len(small)]), name
+
+
+# ------------------------------------------------------------------------------- start-up from the cache
+def start(db: Path) -> LiveCoverage:
+    """What a server does at start: the store, then its Coverage (app.state.coverage)."""
+    return LiveCoverage(GeoPackageStore(db))
+
+
+def test_a_restart_with_an_unchanged_store_loads_the_cached_coverage(sample_db_copy: Path, caplog) -> None:
+    first = start(sample_db_copy)
+    assert (first.cache.builds, first.cache.loads) == (1, 0)
+    path = cache_path(sample_db_copy, first.get().revision)
+    written = path.stat().st_mtime_ns
+    caplog.set_level(logging.INFO, logger="gridmap.coverage.cache")
+    second = start(sample_db_copy)
+    assert (second.cache.builds, second.cache.loads) == (0, 1)
+    assert path.stat().st_mtime_ns == written
+    assert any("loaded from" in r.getMessage() for r in caplog.records)
+    point = (110.7693, 35.1425)
+    assert second.get().lookup(*point) == first.get().lookup(*point)
+    assert second.get().matcher.match("双塔社区丰林小区3号楼") == first.get().matcher.match("双塔社区丰林小区3号楼")
+
+
+def test_the_cache_file_is_private_and_holds_no_incidents(sample_db_copy: Path) -> None:
+    coverage = start(sample_db_copy).get()
+    path = cache_path(sample_db_copy, coverage.revision)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    data = path.read_bytes()
+    history = pd.read_csv(SAMPLE_PACKAGE / "incidents.csv", dtype=str, keep_default_na=False)
+    phones = {v.encode() for v in history["reporter_phone"] if v}  # names are common: workers carry them too
+    assert phones and not phones & set(re.findall(rb"1\d{10}", data))
+
+
+def test_a_reimport_rebuilds_and_replaces_the_cache(city_db_copy: Path) -> None:
+    before = start(city_db_copy)
+    assert before.cache.loads == 1
+    revision = before.get().revision
+    report = import_package(GeoPackageStore(city_db_copy), SAMPLE_PACKAGE)
+    assert report.revision != revision
+    after = start(city_db_copy)
+    assert (after.cache.builds, after.cache.loads) == (1, 0)
+    assert after.get().revision == report.revision and len(after.get().grids) == 105
+    assert cache_path(city_db_copy, report.revision).exists()
+    assert not cache_path(city_db_copy, revision).exists()  # the old revision's file is gone
+    assert start(city_db_copy).cache.loads == 1
+
+
+def test_a_running_server_reloads_through_the_cache_after_an_import(city_db_copy: Path) -> None:
+    live = start(city_db_copy)
+    assert len(live.get().grids) == TOWNS * 105
+    import_package(GeoPackageStore(city_db_copy), SAMPLE_PACKAGE)
+    assert len(live.reload().grids) == 105
+    assert (live.cache.builds, live.cache.loads) == (1, 1)
+
+
+@pytest.mark.parametrize("damage", ["flip_a_byte", "truncate", "garbage", "another_stores_secret"])
+def test_a_damaged_or_foreign_cache_file_is_ignored_and_rebuilt(sample_db_copy: Path, tmp_path: Path, damage: str,
+                                                                caplog) -> None:
+    revision = start(sample_db_copy).get().revision
+    path = cache_path(sample_db_copy, revision)
+    data = bytearray(path.read_bytes())
+    if damage == "flip_a_byte":
+        data[len(data) // 2] ^= 0x01
+    elif damage == "truncate":
+        data = data[: len(data) // 3]
+    elif damage == "garbage":
+        data = bytearray(b"\x80\x05not a cache at all")
+    else:  # the same revision, cached by another installation with its own key
+        other = tmp_path / "other" / sample_db_copy.name
+        other.parent.mkdir()
+        shutil.copy(sample_db_copy, other)
+        start(other)
+        data = bytearray(cache_path(other, revision).read_bytes())
+    path.write_bytes(bytes(data))
+    caplog.set_level(logging.WARNING, logger="gridmap.coverage.cache")
+    again = start(sample_db_copy)
+    assert (again.cache.builds, again.cache.loads) == (1, 0)
+    assert any("ignored the coverage cache" in r.getMessage() for r in caplog.records)
+    assert again.get().lookup(110.7693, 35.1425)["grid"]["code"] == "140821100015-07"
+    assert start(sample_db_copy).cache.loads == 1  # rewritten whole
+
+
+def test_a_cache_written_by_other_code_is_rebuilt(sample_db_copy: Path, monkeypatch) -> None:
+    start(sample_db_copy)
+    monkeypatch.setattr(coverage_cache, "fingerprint", lambda: "0" * 32)
+    again = start(sample_db_copy)
+    assert (again.cache.builds, again.cache.loads) == (1, 0)
+
+
+def test_the_app_starts_from_the_cache(sample_db_copy: Path) -> None:
+    settings = Settings(db=sample_db_copy, load_sample_if_empty=False)
+    for expected in ((1, 0), (0, 1)):
+        with TestClient(create_app(settings)) as client:
+            cache = client.app.state.coverage.cache
+            assert (cache.builds, cache.loads) == expected
+            assert client.get("/v1/lookup", params={"lon": 110.7693, "lat": 35.1425}).json()["covered"] is True
+
+
+# ------------------------------------------------------------------------------------ history in batches
+def test_a_history_loads_in_batches_with_the_same_records(city, city_db_copy: Path) -> None:
+    from gridmap.incidents.history import history_rows
+
+    live = start(city_db_copy)
+    assert live.cache.loads == 1
+    coverage, store = live.get(), live.store
+    path = city.out / "incidents.csv"
+    whole = list(history_rows(coverage, path, batch=10**9))
+    assert list(history_rows(coverage, path, batch=997)) == whole
+    assert len(whole) == TOWNS * 5400
+    record, events = whole[5400 + 17]  # copy 1: placed in copy 1's grids and communities
+    assert record["grid_code"].startswith("140821101") and record["community_code"].startswith("140821101")
+    for i in range(0, len(whole), 1013):  # the rules of live intake, point by point
+        record, _ = whole[i]
+        answer = coverage.lookup(record["lon"], record["lat"])
+        assert record["grid_code"] == (answer["grid"] or {}).get("code")
+        assert record["community_code"] == (answer["community"] or {}).get("code")
+        assert record["precinct_code"] == (answer["precinct"] or {}).get("code")
+        category = get_category(record["category"])
+        assert record["suggested_units"] == coverage.nearest_units(record["lon"], record["lat"], category.resources)
+    assert load_history(store, coverage, path, batch=4000) == len(whole)
+    assert store.query_incidents(IncidentQuery(), limit=1)[1] == len(whole)
+
+
+def test_a_failing_history_load_leaves_no_incident_behind(city, city_db_copy: Path, tmp_path: Path) -> None:
+    live = start(city_db_copy)
+    broken = tmp_path / "incidents.csv"
+    lines = (city.out / "incidents.csv").read_text(encoding="utf-8").splitlines()
+    header, body = lines[0], lines[1:2501]
+    body[2400] = "nonsense.category" + body[2400][body[2400].index(","):]  # in the 5th batch
+    broken.write_text("\n".join([header, *body]) + "\n", encoding="utf-8")
+    with pytest.raises(GridmapError):
+        load_history(live.store, live.get(), broken, batch=500)
+    assert live.store.query_incidents(IncidentQuery(), limit=1)[1] == 0

@@ -366,6 +366,20 @@ class PolygonIndex:
         self._nxf = float(self._nx)
         self._nyf = float(self._ny)
 
+    # ---------------------------------------------------------------- pickling (gridmap.coverage.cache)
+
+    def __getstate__(self) -> dict:
+        """The tables and geometries; not the memoryviews made for ``locate_one`` (they cannot be pickled)
+        nor the metric STRtree of ``nearest`` (built again on first use)."""
+        return {k: v for k, v in self.__dict__.items() if not isinstance(v, memoryview) and k not in ("_segl", "_metric")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._metric = None
+        if len(self._usable):
+            shapely.prepare(self._geoms[self._usable])  # preparation is not pickled
+        self._finish()
+
     # ---------------------------------------------------------------- queries
 
     def __len__(self) -> int:

@@ -10,8 +10,11 @@ Edge rule: a point on an edge or vertex shared by several grids is covered by ea
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +24,7 @@ import pandas as pd
 import pyproj
 import shapely
 from numpy.typing import ArrayLike, NDArray
+from scipy.spatial import cKDTree
 
 from gridmap.address import AddressMatcher
 from gridmap.coverage.index import PolygonIndex
@@ -31,6 +35,23 @@ ROLE_ORDER = {"网格长": 0, "专职网格员": 1, "兼职网格员": 2, "社�
 """Order in which workers are listed: the person to call first comes first."""
 
 Frame = gpd.GeoDataFrame | pd.DataFrame
+
+TREE_MIN_POINTS = 256
+"""Below this many stations (or units) a nearest-point query scans them all (a few microseconds, less than
+a KD-tree query costs from Python); above it a KD-tree answers, with the same result."""
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector off while millions of long-lived objects are made (the address library
+    of a city, the cache loaded from disk): it would walk the growing heap again and again for nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def check_point(lon: float, lat: float) -> None:
@@ -77,12 +98,40 @@ class Coverage:
     """The standard address library over the same layers (None: addresses are not answered)."""
 
     def __post_init__(self) -> None:
+        self.build_seconds: dict[str, float] = {}
+        """Wall-clock seconds of each build step (logged at start-up, reported by bench/bench_startup.py)."""
+        with self._step("polygon_indexes"):
+            self._build_indexes()
+        with self._step("grid_answers"):
+            self._regions = {code: row for code, row in zip(self.regions["code"], self.regions.to_dict("records"))}
+            self._build_points()
+            self._workers_by_grid, self._staff_by_community = self._group_workers()
+            grid_rows = zip(self.grids["code"], self.grids["name"], self.grids["community_code"])
+            self._grid_answers = [self._grid_answer(code, name, community) for code, name, community in grid_rows]
+            self._grid_position = {code: i for i, code in enumerate(self.grids["code"])}
+        with self._step("building_grids"):
+            anchor = shapely.point_on_surface(self.buildings.geometry.values)
+            self.building_xy = np.column_stack([shapely.get_x(anchor), shapely.get_y(anchor)])
+            """A point inside each building's footprint: where an address that names it is located."""
+            self.building_grid = self.locate_grids(self.building_xy[:, 0], self.building_xy[:, 1])
+            """Grid code of each building, by that point (the rule import checks)."""
+            self.building_position = {code: i for i, code in enumerate(self.buildings["code"])}
+        self._units_cache: dict[tuple[str, ...], tuple[list[tuple], NDArray, NDArray, cKDTree | None]] = {}
+        self._service_areas: dict[float, Any] = {}
+
+    @contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.build_seconds[name] = self.build_seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def _build_indexes(self) -> None:
+        """Point-in-polygon indexes of the grids, each region level and the precincts, in one metric CRS."""
         self.grids = self.grids.sort_values("code", kind="stable").reset_index(drop=True)
         centre = self._centre()
         self.crs = metric_crs(*centre)
         self._to_metric = pyproj.Transformer.from_crs(WGS84, self.crs, always_xy=True)
         self.grid_index = PolygonIndex(self.grids.geometry.values, metric_crs=self.crs)
-        self._regions = {code: row for code, row in zip(self.regions["code"], self.regions.to_dict("records"))}
         self._level_index: dict[str, tuple[PolygonIndex, NDArray]] = {}
         for level in ("community", "town", "county"):
             part = self.regions[self.regions["level"] == level].sort_values("code")
@@ -95,35 +144,41 @@ class Coverage:
         self._precincts = [
             {"code": c, "name": n, "phone": p} for c, n, p in precincts[["code", "name", "phone"]].itertuples(index=False)
         ]
+
+    def _build_points(self) -> None:
+        """Stations in metres, with a KD-tree when there are many (nearest station for every lookup)."""
         stations = self.stations.sort_values("code").reset_index(drop=True)
         sx, sy = self._to_metric.transform(stations.geometry.x.to_numpy(), stations.geometry.y.to_numpy())
         self._station_xy = np.column_stack([sx, sy]) if len(stations) else np.empty((0, 2))
+        self._station_tree = cKDTree(self._station_xy) if len(self._station_xy) >= TREE_MIN_POINTS else None
         self._stations = [_ref(c, n) for c, n in stations[["code", "name"]].itertuples(index=False)]
-        self._workers_by_grid, self._staff_by_community = self._group_workers()
-        self._grid_answers = [self._grid_answer(i) for i in range(len(self.grids))]
-        self._grid_position = {code: i for i, code in enumerate(self.grids["code"])}
-        anchor = shapely.point_on_surface(self.buildings.geometry.values)
-        self.building_xy = np.column_stack([shapely.get_x(anchor), shapely.get_y(anchor)])
-        """A point inside each building's footprint: where an address that names it is located."""
-        self.building_grid = self.locate_grids(self.building_xy[:, 0], self.building_xy[:, 1])
-        """Grid code of each building, by that point (the rule import checks)."""
-        self.building_position = {code: i for i, code in enumerate(self.buildings["code"])}
-        self._units_cache: dict[tuple[str, ...], tuple[gpd.GeoDataFrame, NDArray, NDArray]] = {}
-        self._service_areas: dict[float, Any] = {}
 
     @classmethod
     def from_layers(cls, layers: Mapping[str, Frame], revision: str | None = None) -> Coverage:
-        return cls(
-            grids=layers["grids"],
-            regions=layers["regions"],
-            workers=layers["workers"],
-            stations=layers["stations"],
-            precincts=layers["precincts"],
-            buildings=layers["buildings"],
-            revision=revision,
-            units=layers.get("units"),
-            matcher=AddressMatcher.from_layers(layers),
-        )
+        with paused_gc():
+            started = time.perf_counter()
+            matcher = AddressMatcher.from_layers(layers)
+            library_seconds = time.perf_counter() - started
+            coverage = cls(
+                grids=layers["grids"],
+                regions=layers["regions"],
+                workers=layers["workers"],
+                stations=layers["stations"],
+                precincts=layers["precincts"],
+                buildings=layers["buildings"],
+                revision=revision,
+                units=layers.get("units"),
+                matcher=matcher,
+            )
+        coverage.build_seconds["address_library"] = library_seconds
+        return coverage
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What the on-disk cache keeps (``gridmap.coverage.cache``): everything built, not the per-query caches."""
+        state = dict(self.__dict__)
+        state["_units_cache"] = {}
+        state["_service_areas"] = {}
+        return state
 
     def _centre(self) -> tuple[float, float]:
         frames = [f for f in (self.grids, self.regions) if len(f)]
@@ -164,8 +219,7 @@ class Coverage:
             code = row["parent_code"]
         return chain
 
-    def _grid_answer(self, i: int) -> dict[str, Any]:
-        code, name, community = self.grids.loc[i, ["code", "name", "community_code"]]
+    def _grid_answer(self, code: str, name: str, community: str) -> dict[str, Any]:
         return {
             "grid": _ref(code, name),
             "workers": self._workers_by_grid.get(code, []) + self._staff_by_community.get(community, []),
@@ -176,9 +230,15 @@ class Coverage:
         if not len(self._station_xy):
             return None
         x, y = self._to_metric.transform(lon, lat)
-        d2 = (self._station_xy[:, 0] - x) ** 2 + (self._station_xy[:, 1] - y) ** 2
+        xy = self._station_xy
+        if self._station_tree is None:
+            d2 = (xy[:, 0] - x) ** 2 + (xy[:, 1] - y) ** 2
+            best = int(np.argmin(d2))
+            return {**self._stations[best], "distance_m": round(math.sqrt(float(d2[best])), 1)}
+        near = _nearest_ties(self._station_tree, x, y)
+        d2 = (xy[near, 0] - x) ** 2 + (xy[near, 1] - y) ** 2
         best = int(np.argmin(d2))
-        return {**self._stations[best], "distance_m": round(math.sqrt(float(d2[best])), 1)}
+        return {**self._stations[near[best]], "distance_m": round(math.sqrt(float(d2[best])), 1)}
 
     def precinct(self, lon: float, lat: float) -> dict[str, str] | None:
         hit = self._precinct_index.locate_one(lon, lat)
@@ -210,6 +270,22 @@ class Coverage:
         codes = np.append(self.grids["code"].to_numpy(dtype=object), None)
         return codes[hits]
 
+    def places(self, lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray[np.object_], NDArray[np.object_], list]:
+        """Grid code, community code and precinct of each point, as ``lookup`` answers them: the batch form
+        (for loading a history) without the nearest station and nearest grid that ``lookup`` adds."""
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        hits = self.grid_index.locate(lon, lat)
+        grid_codes = np.append(self.grids["code"].to_numpy(dtype=object), None)[hits]
+        of_grid = [(answer["community"] or {}).get("code") for answer in self._grid_answers]
+        community = np.array(of_grid + [None], dtype=object)[hits]
+        outside = np.flatnonzero(hits < 0)
+        if len(outside):  # outside every grid: the community polygon, as ``_admin_chain`` finds it
+            index, codes = self._level_index["community"]
+            found = index.locate(lon[outside], lat[outside])
+            community[outside] = np.append(codes.astype(object), None)[found]
+        precincts = [self._precincts[i] if i >= 0 else None for i in self._precinct_index.locate(lon, lat)]
+        return grid_codes, community, precincts
+
     def to_metric(self, lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
         x, y = self._to_metric.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
         return np.asarray(x), np.asarray(y)
@@ -224,20 +300,59 @@ class Coverage:
     def nearest_units(self, lon: float, lat: float, resources: tuple[str, ...], *, limit: int = 3,
                       within_m: float = 3000) -> list[dict[str, Any]]:
         """Co-building units able to offer any of ``resources``, nearest first (一呼百应)."""
-        units, ux, uy = self._units_offering(tuple(sorted(resources)))
+        units, ux, uy, tree = self._units_offering(tuple(sorted(resources)))
         if not len(units):
             return []
         x, y = self.to_metric(lon, lat)
-        distance = np.hypot(ux - x, uy - y)
-        order = np.argsort(distance, kind="stable")[:limit]
+        if tree is None:
+            distance = np.hypot(ux - x, uy - y)
+            order = np.argsort(distance, kind="stable")[:limit]
+        else:  # only the units within reach, measured and ordered as the scan above would
+            near = np.sort(np.asarray(tree.query_ball_point((float(x), float(y)), r=within_m * (1 + 1e-9)), int))
+            distance = np.full(len(ux), np.inf)
+            distance[near] = np.hypot(ux[near] - x, uy[near] - y)
+            order = near[np.argsort(distance[near], kind="stable")][:limit]
+        wanted = set(resources)
         return [
-            {"code": units["code"].iat[i], "name": units["name"].iat[i], "category": units["category"].iat[i],
-             "resources": sorted(set(resources) & {r.strip() for r in units["resources"].iat[i].split(";")}),
-             "distance_m": round(float(distance[i]), 1)}
+            {"code": units[i][0], "name": units[i][1], "category": units[i][2],
+             "resources": sorted(wanted & units[i][3]), "distance_m": round(float(distance[i]), 1)}
             for i in order if distance[i] <= within_m
         ]
 
-    def _units_offering(self, resources: tuple[str, ...]) -> tuple[gpd.GeoDataFrame, NDArray, NDArray]:
+    def nearest_units_many(self, lon: ArrayLike, lat: ArrayLike, resources: tuple[str, ...], *, limit: int = 3,
+                           within_m: float = 3000) -> list[list[dict[str, Any]]]:
+        """``nearest_units`` for many points at once (loading a history): the same lists, computed as
+        (point, unit) pairs within reach, measured and ordered together instead of one point at a time."""
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        units, ux, uy, tree = self._units_offering(tuple(sorted(resources)))
+        if not len(units):
+            return [[] for _ in range(len(lon))]
+        x, y = self.to_metric(lon, lat)
+        if tree is None:  # few units: every pair
+            row, unit = np.divmod(np.arange(len(x) * len(ux)), len(ux))
+        else:
+            balls = tree.query_ball_point(np.column_stack([x, y]), r=within_m * (1 + 1e-9))
+            sizes = np.fromiter((len(b) for b in balls), dtype=np.int64, count=len(balls))
+            row = np.repeat(np.arange(len(x)), sizes)
+            unit = np.fromiter((u for b in balls for u in b), dtype=np.int64, count=int(sizes.sum()))
+        distance = np.hypot(ux[unit] - x[row], uy[unit] - y[row])
+        keep = distance <= within_m
+        row, unit, distance = row[keep], unit[keep], distance[keep]
+        order = np.lexsort((unit, distance, row))
+        row, unit, distance = row[order], unit[order], distance[order]
+        rank = np.arange(len(row)) - np.searchsorted(row, row)  # position within the point's list
+        first = rank < limit
+        out: list[list[dict[str, Any]]] = [[] for _ in range(len(x))]
+        wanted = set(resources)
+        for r, u, d in zip(row[first].tolist(), unit[first].tolist(), distance[first].tolist()):
+            code, name, category, offered = units[u]
+            out[r].append({"code": code, "name": name, "category": category, "resources": sorted(wanted & offered),
+                           "distance_m": round(d, 1)})
+        return out
+
+    def _units_offering(self, resources: tuple[str, ...]) -> tuple[list[tuple], NDArray, NDArray, cKDTree | None]:
+        """(code, name, category, resource set) of the units offering any of ``resources``, their metric
+        coordinates and, when there are many, a KD-tree over them; once per set of resources."""
         cache = self._units_cache
         if resources not in cache:
             units = self.units if self.units is not None else gpd.GeoDataFrame({"resources": []}, geometry=[])
@@ -245,7 +360,10 @@ class Coverage:
             able = offers.map(lambda r: bool(set(resources) & {x.strip() for x in r})).to_numpy(dtype=bool)
             chosen = units[able] if len(units) else units
             ux, uy = self.to_metric(chosen.geometry.x.to_numpy(), chosen.geometry.y.to_numpy())
-            cache[resources] = (chosen, ux, uy)
+            rows = [(code, name, category, {r.strip() for r in offered.split(";")}) for code, name, category, offered
+                    in zip(chosen["code"], chosen["name"], chosen["category"], chosen["resources"])] if len(chosen) else []
+            tree = cKDTree(np.column_stack([ux, uy])) if len(chosen) >= TREE_MIN_POINTS else None
+            cache[resources] = (rows, ux, uy, tree)
         return cache[resources]
 
     def in_service_area(self, lon: float, lat: float, margin_m: float) -> bool:
@@ -302,3 +420,11 @@ class Coverage:
 
     def grid_workers(self, code: str) -> list[dict]:
         return self._grid_answers[self.grid_position(code)]["workers"]
+
+
+def _nearest_ties(tree: cKDTree, x: float, y: float) -> NDArray[np.int64]:
+    """Indices of the points nearest to (x, y) and of any within rounding of that distance, ascending:
+    the caller measures them exactly and keeps the first, as a scan over all points would."""
+    distance, _ = tree.query((x, y))
+    near = tree.query_ball_point((x, y), r=float(distance) * (1 + 1e-9) + 1e-9)
+    return np.sort(np.asarray(near, dtype=np.int64))

@@ -1,0 +1,225 @@
+"""The built ``Coverage`` (indexes and address library) kept on disk beside the store, one file per revision.
+
+Why: at city scale the build takes tens of seconds (100 towns: 10,500 grids, 477,500 buildings), and a
+server restarted with an unchanged store would pay it again for nothing. The store's revision is a hash
+of the imported layers, so a file built for that revision is still right as long as the code that built
+it is the same; the file therefore also carries a fingerprint of that code (``CACHE_VERSION``, the
+sources of ``gridmap.coverage`` and ``gridmap.address``, and the versions of the libraries whose objects
+it holds) and is used only when both match.
+
+The file is a pickle, and unpickling runs code: it is authenticated with an HMAC keyed from the store's
+receipt secret, so a file not written by a process holding that secret — tampered with, truncated,
+copied from another installation — is ignored, like a missing or unreadable one: a warning in the log,
+then a rebuild. Start-up never fails because of the cache. Written atomically (temporary file, fsync,
+rename), mode 0600. It holds the layers (areas, buildings, grid workers' public contacts), never
+incidents or anything residents sent.
+
+Layout: ``<db>.coverage-<revision>.cache`` = magic, fingerprint, revision, pickle, HMAC-SHA256 trailer.
+Older revisions' files are removed when a new one is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.metadata
+import logging
+import os
+import pickle
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from gridmap.coverage.service import Coverage, paused_gc
+from gridmap.store import files
+from gridmap.store.base import Store
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION: Final = 1
+"""Bump when what a built Coverage holds changes in a way the source fingerprint would not notice."""
+MAGIC: Final = b"GRIDMAP-COVERAGE-CACHE\n"
+MAC_BYTES: Final = 32
+READ_CHUNK: Final = 1 << 20
+STALE_TEMP_S: Final = 3600
+"""A temporary file older than this was left by a writer that died; the next writer removes it."""
+_LIBRARIES: Final = ("numpy", "pandas", "geopandas", "shapely", "pyproj", "scipy", "pyahocorasick", "pypinyin")
+_SOURCES: Final = ("coverage", "address")
+"""Packages of gridmap whose objects are in the file (or build them): any change to them invalidates it."""
+
+
+def cache_path(db: Path, revision: str) -> Path:
+    """``gridmap.gpkg`` at revision ``abc`` → ``gridmap.gpkg.coverage-abc.cache`` beside it."""
+    return db.with_name(f"{db.name}.coverage-{revision}.cache")
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """Hash of the code that builds and holds a Coverage: the cache version, gridmap's sources, libraries."""
+    digest = hashlib.sha256(f"{CACHE_VERSION}|{sys.version}".encode())
+    for name in _LIBRARIES:
+        try:
+            digest.update(f"|{name}={importlib.metadata.version(name)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"|{name}=?".encode())
+    package = Path(__file__).resolve().parent.parent
+    for path in sorted(p for folder in _SOURCES for p in (package / folder).rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _key(store: Store) -> bytes:
+    """The HMAC key: derived from the receipt secret, so the secret itself is never used twice."""
+    return hmac.new(store.secret().encode(), b"gridmap coverage cache", hashlib.sha256).digest()
+
+
+def _header(revision: str) -> bytes:
+    return MAGIC + fingerprint().encode() + b"\n" + revision.encode() + b"\n"
+
+
+class CoverageCache:
+    """The cache files of one store (a file-backed store: ``store.path``)."""
+
+    def __init__(self, store: Store, db: Path) -> None:
+        self.store = store
+        self.db = db
+        self.loads = 0
+        """Coverages this object loaded from disk (tests read it to tell a cache hit from a rebuild)."""
+        self.builds = 0
+
+    @classmethod
+    def for_store(cls, store: Store) -> CoverageCache | None:
+        """A cache beside a file-backed store; None for a store without a file (no cache then)."""
+        db = getattr(store, "path", None)
+        return cls(store, Path(db)) if db is not None else None
+
+    def load(self, revision: str) -> Coverage | None:
+        """The cached Coverage of ``revision``, or None when there is no usable file (never raises)."""
+        path = cache_path(self.db, revision)
+        try:
+            with path.open("rb") as f:
+                coverage = self._read(f, revision)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with the file, the answer is: rebuild
+            log.warning("ignored the coverage cache %s (%s: %s); rebuilding", path.name, type(exc).__name__, exc)
+            return None
+        if coverage is None:
+            log.info("the coverage cache %s was written by another version of gridmap; rebuilding", path.name)
+            return None
+        self.loads += 1
+        return coverage
+
+    def _read(self, f: BinaryIO, revision: str) -> Coverage | None:
+        header = _header(revision)
+        if f.read(len(MAGIC)) != MAGIC:
+            raise ValueError("not a coverage cache file")
+        f.seek(0)
+        if f.read(len(header)) != header:
+            return None
+        size = os.fstat(f.fileno()).st_size
+        if size < len(header) + MAC_BYTES:
+            raise ValueError("truncated")
+        mac = hmac.new(_key(self.store), header, hashlib.sha256)
+        remaining = size - len(header) - MAC_BYTES
+        while remaining:
+            chunk = f.read(min(READ_CHUNK, remaining))
+            if not chunk:
+                raise ValueError("truncated")
+            mac.update(chunk)
+            remaining -= len(chunk)
+        if not hmac.compare_digest(mac.digest(), f.read(MAC_BYTES)):
+            raise ValueError("authentication failed (corrupt, or not written with this store's secret)")
+        f.seek(len(header))
+        coverage = _unpickle(f)
+        if not isinstance(coverage, Coverage) or coverage.revision != revision:
+            raise ValueError("holds something else than this revision's coverage")
+        return coverage
+
+    def save(self, coverage: Coverage) -> Path | None:
+        """Write ``coverage`` for its revision atomically (0600); older revisions' files go. Never raises."""
+        if coverage.revision is None:
+            return None
+        path = cache_path(self.db, coverage.revision)
+        try:
+            self._write(path, coverage)
+        except Exception as exc:  # noqa: BLE001 - a cache that cannot be written costs the next start time only
+            log.warning("could not write the coverage cache %s (%s: %s)", path.name, type(exc).__name__, exc)
+            return None
+        self._remove_others(keep=path)
+        return path
+
+    def _write(self, path: Path, coverage: Coverage) -> None:
+        header = _header(str(coverage.revision))
+        mac = hmac.new(_key(self.store), header, hashlib.sha256)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mkstemp creates 0600
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(header)
+                pickle.dump(coverage, _Signing(f, mac.update), protocol=pickle.HIGHEST_PROTOCOL)
+                f.write(mac.digest())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        files.sync_directory(path.parent)
+
+    def _remove_others(self, keep: Path) -> None:
+        now = time.time()
+        for other in self.db.parent.glob(f"{self.db.name}.coverage-*.cache"):
+            if other != keep:
+                other.unlink(missing_ok=True)
+        for temp in self.db.parent.glob(f".{self.db.name}.coverage-*"):
+            try:
+                if now - temp.stat().st_mtime > STALE_TEMP_S:
+                    temp.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+
+
+class _Signing:
+    """A file for ``pickle.dump`` that feeds every byte it writes to the MAC as well."""
+
+    def __init__(self, f: BinaryIO, update: Callable[[bytes], None]) -> None:
+        self._f = f
+        self._update = update
+
+    def write(self, data: bytes) -> int:
+        self._update(data)
+        return self._f.write(data)
+
+
+def _unpickle(f: BinaryIO) -> object:
+    with paused_gc():  # half the load time at 100 towns went to the collector walking the growing heap
+        return pickle.load(f)
+
+
+def load_or_build(store: Store, cache: CoverageCache | None) -> Coverage:
+    """The store's Coverage: from the cache when it holds this revision, else built (and cached).
+
+    The revision is read before and after the layers: if an import landed in between, the Coverage
+    is built but not cached (its layers may not be the revision's; the next revision check rebuilds).
+    """
+    revision = store.revision()
+    if cache is not None and revision is not None:
+        started = time.perf_counter()
+        hit = cache.load(revision)
+        if hit is not None:
+            log.info("coverage of revision %s loaded from %s in %.2f s", revision, cache_path(cache.db, revision).name,
+                     time.perf_counter() - started)
+            return hit
+    started = time.perf_counter()
+    coverage = Coverage.from_layers(store.read_layers(), revision=revision)
+    steps = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in coverage.build_seconds.items())
+    log.info("coverage of revision %s built in %.2f s (%s)", revision, time.perf_counter() - started, steps)
+    if cache is not None:
+        cache.builds += 1
+        if revision is not None and store.revision() == revision:
+            cache.save(coverage)
+    return coverage
