@@ -1,6 +1,7 @@
 """Dispatcher map budget (issue #5): page weight and time to "layers drawn, a grid clickable" in headless Chromium.
 
     python bench/bench_maps.py [--runs 5]
+    python bench/bench_maps.py --tiles 1,10 [--runs 3]   # city scale (issue #10): the tiled page and its tiles
 
 Serves the sample county (all grids, buildings from zoom 16, the stored incident history) with
 ``gridmap serve`` in its own process, then opens /maps/dispatcher in Debian's Chromium (when fewer than
@@ -44,7 +45,12 @@ INTERACTIVE = """() => new Promise(resolve => {
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--tiles", default=None, metavar="TOWNS",
+                        help="the light tiled dispatcher page at these city sizes instead, e.g. --tiles 1,10")
     args = parser.parse_args()
+    if args.tiles:
+        report_tiles([bench_tiles(int(n), args.runs) for n in args.tiles.split(",")])
+        return
     folder = Path(tempfile.mkdtemp(prefix="bench_maps_"))
     db = folder / "sample.gpkg"  # `gridmap serve` loads the sample county and its incident year into it
     with socket.socket() as s:
@@ -141,6 +147,160 @@ def run(args, db: Path, base: str, folder: Path) -> None:
     ok = html_bytes <= 5 * 1024 * 1024 and max(clickable) <= 3
     print("within budget" if ok else "OVER BUDGET")
     sys.exit(0 if ok else 1)
+
+
+# City scale (issue #10): the light dispatcher page and its vector tiles --------------------------------------
+
+TILE_ZOOMS = (11, 13, 15, 16)
+TILES_PER_ZOOM = 40
+"""Tiles timed per zoom and layer, spread over the city's extent (every k-th tile of the zoom)."""
+FIRST_DRAWN = "window.gridmap && window.gridmap.tiles && window.gridmap.tiles.firstDrawn !== null"
+
+
+def _city_store(towns: int, folder: Path) -> Path:
+    """A store with the sample town (1) or a city of ``towns`` towns from geodata/build_city.py, incidents included."""
+    import importlib.util
+
+    from gridmap.bootstrap import load_sample
+    from gridmap.settings import SAMPLE_PACKAGE
+
+    db = folder / f"city-{towns}.gpkg"
+    package = SAMPLE_PACKAGE
+    if towns > 1:
+        spec = importlib.util.spec_from_file_location(
+            "build_city", Path(__file__).resolve().parent.parent / "geodata" / "build_city.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["build_city"] = module
+        spec.loader.exec_module(module)
+        package = folder / f"city-{towns}"
+        module.build_city(towns, package, fmt="gpkg")
+    load_sample(GeoPackageStore(db), package)
+    return db
+
+
+def _tiles_over(bounds, z: int) -> list[tuple[int, int, int]]:
+    from gridmap.layers.tiles import HALF_WORLD_M, to_mercator
+    import numpy as np
+
+    (x0, x1), (y1, y0) = (to_mercator(np.array([bounds[0], bounds[2]]), np.array([bounds[1], bounds[3]])))
+    size = 2 * HALF_WORLD_M / 2 ** z
+    cols = range(int((x0 + HALF_WORLD_M) // size), int((x1 + HALF_WORLD_M) // size) + 1)
+    rows = range(int((HALF_WORLD_M - y0) // size), int((HALF_WORLD_M - y1) // size) + 1)
+    return [(z, x, y) for x in cols for y in rows]
+
+
+def bench_tiles(towns: int, runs: int) -> dict:
+    """Page size, time to the first vector layer drawn in Chromium, time to a pan's tiles, and each tile's time."""
+    from playwright.sync_api import sync_playwright
+
+    folder = Path(tempfile.mkdtemp(prefix=f"bench_tiles_{towns}_"))
+    t = time.perf_counter()
+    db = _city_store(towns, folder)
+    print(f"{towns}×: store built in {time.perf_counter() - t:.0f} s", flush=True)
+    store = GeoPackageStore(db)
+    layers = store.read_layers()
+    bounds = layers["grids"].total_bounds
+    token = "bench-tiles-admin-token"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("GRIDMAP_")} | {
+        "GRIDMAP_ADMIN_TOKEN": token}
+    server = subprocess.Popen([sys.executable, "-m", "gridmap", "serve", "--db", str(db), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    auth = {"Authorization": f"Bearer {token}"}
+    out: dict = {"towns": towns, "grids": len(layers["grids"]), "buildings": len(layers["buildings"])}
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.3)
+        t = time.perf_counter()
+        page = httpx.get(f"{base}/maps/dispatcher?mode=tiles", headers=auth, timeout=120)
+        out["page_first_s"] = time.perf_counter() - t
+        out["page_bytes"] = len(page.content)
+        embedded = httpx.get(f"{base}/maps/dispatcher", headers=auth, timeout=600)
+        out["embedded_bytes"] = len(embedded.content)
+
+        # each tile request, cold (first) and warm (the LRU), over the city's extent
+        timings: dict[str, list[float]] = {}
+        warm: list[float] = []
+        with httpx.Client(base_url=base, headers=auth, timeout=120) as client:
+            for z in TILE_ZOOMS:
+                tiles = _tiles_over(bounds, z)
+                tiles = tiles[:: max(1, len(tiles) // TILES_PER_ZOOM)][:TILES_PER_ZOOM]
+                for layer in ("grids", "buildings", "stations", "incidents"):
+                    for tile in tiles:
+                        url = f"/tiles/{layer}/{'/'.join(map(str, tile))}.pbf"
+                        t = time.perf_counter()
+                        client.get(url).raise_for_status()
+                        timings.setdefault(f"{layer} z{z}", []).append(time.perf_counter() - t)
+                        t = time.perf_counter()
+                        client.get(url).raise_for_status()
+                        warm.append(time.perf_counter() - t)
+        out["tiles"] = {k: (statistics.median(v), max(v), len(v)) for k, v in timings.items()}
+        out["tile_warm_median_s"] = statistics.median(warm)
+
+        first, settled, pans = [], [], []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            for _ in range(runs):
+                context = browser.new_context(viewport={"width": 1400, "height": 900}, extra_http_headers=auth)
+                tab = context.new_page()
+                tab.route("**/*", lambda r: r.continue_() if urlparse(r.request.url).hostname == "127.0.0.1"
+                          else r.abort())
+                tab.goto(f"{base}/maps/dispatcher?mode=tiles")
+                tab.wait_for_function(FIRST_DRAWN, timeout=60_000)
+                first.append(tab.evaluate("window.gridmap.tiles.firstDrawn") / 1000)
+                tab.wait_for_function("window.gridmap.tiles.settled()", timeout=60_000)
+                settled.append(tab.evaluate("performance.now()") / 1000)
+                for dx, dy in ((500, 0), (0, 400), (-500, 0)):
+                    t0 = tab.evaluate(f"(() => {{ const t = performance.now(); window.gridmap.map.panBy([{dx}, {dy}], "
+                                      "{animate: false}); return t; })()")
+                    tab.wait_for_function("window.gridmap.tiles.settled()", timeout=60_000)
+                    pans.append((tab.evaluate("performance.now()") - t0) / 1000)
+                t0 = tab.evaluate("(() => { const t = performance.now(); const m = window.gridmap.map; "
+                                  "m.setZoom(m.getZoom() + 1, {animate: false}); return t; })()")
+                tab.wait_for_function("window.gridmap.tiles.settled()", timeout=60_000)
+                pans.append((tab.evaluate("performance.now()") - t0) / 1000)
+                context.close()
+            browser.close()
+        out["first_drawn_s"] = statistics.median(first)
+        out["settled_s"] = statistics.median(settled)
+        out["pan_median_s"], out["pan_max_s"] = statistics.median(pans), max(pans)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return out
+
+
+def report_tiles(results: list[dict]) -> None:
+    print("\n| | " + " | ".join(f"{r['towns']}× ({r['grids']:,} grids, {r['buildings']:,} buildings)" for r in results)
+          + " |")
+    print("|---|" + "---|" * len(results))
+    rows = [
+        ("`/maps/dispatcher?mode=tiles` page", lambda r: f"{r['page_bytes'] / 1e3:.0f} KB, {r['page_first_s']:.2f} s"),
+        ("`/maps/dispatcher` (embedded data) page", lambda r: f"{r['embedded_bytes'] / 1e6:.1f} MB"),
+        ("Chromium: navigation → first vector layer drawn (median)", lambda r: f"{r['first_drawn_s']:.2f} s"),
+        ("Chromium: navigation → every tile in view drawn (median)", lambda r: f"{r['settled_s']:.2f} s"),
+        ("Chromium: a pan or zoom → its tiles drawn (median / max)",
+         lambda r: f"{r['pan_median_s'] * 1000:.0f} / {r['pan_max_s'] * 1000:.0f} ms"),
+        ("a tile from the LRU (median)", lambda r: f"{r['tile_warm_median_s'] * 1000:.1f} ms"),
+    ]
+    keys = sorted({k for r in results for k in r["tiles"]}, key=lambda k: (int(k.split(" z")[1]), k))
+    for key in keys:
+        rows.append((f"tile `{key}` cold (median / max)",
+                     lambda r, key=key: (f"{r['tiles'][key][0] * 1000:.0f} / {r['tiles'][key][1] * 1000:.0f} ms"
+                                         if key in r["tiles"] else "–")))
+    for label, cell in rows:
+        print(f"| {label} | " + " | ".join(cell(r) for r in results) + " |")
 
 
 if __name__ == "__main__":

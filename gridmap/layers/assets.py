@@ -56,7 +56,9 @@ RESOURCES: Final[dict[str, str | None]] = {
     "leaflet_measure_js": "vendor/leaflet-measure/dist/leaflet-measure.cn.js",
     "leaflet_measure_css": "vendor/leaflet-measure/dist/leaflet-measure.css",
     "fontawesome_solid": "vendor/@fortawesome/fontawesome-free/css/solid.min.css",
+    "vectorgrid_js": "vendor/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js",
     "gridmap_js": "gridmap/gridmap.js",
+    "gridmap_tiles_js": "gridmap/gridmap-tiles.js",
     "gridmap_css": "gridmap/gridmap.css",
 }
 

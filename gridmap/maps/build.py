@@ -30,6 +30,7 @@ from gridmap.layers.precincts import precincts_layer
 from gridmap.layers.regions import regions_layer
 from gridmap.layers.stations import RINGS, stations_layer
 from gridmap.layers.units import units_layer
+from gridmap.layers.vectorgrid import tiled_layers
 from gridmap.maps.incidents import OPEN_STATUSES, empty_incidents
 
 MapKind = Literal["dispatcher", "worker", "planner", "public"]
@@ -156,6 +157,27 @@ def dispatcher_map(ctx: MapContext):
     card = (f"<h3>调度地图</h3><div>{len(cov.grids)} 个网格 · 未办结 <b>{len(open_)}</b> 件 · "
             f"超期 <b style='color:#c0392b'>{overdue}</b> 件</div>")
     add_controls(m, legend=legend, search={"api": ctx.api, "places": _places(cov)}, card=card)
+    return m
+
+
+def _community_places(cov: Coverage) -> list[dict[str, Any]]:
+    """Community names for the search box of a light page (a city's ten thousand grids would weigh a megabyte;
+    grids are found through the address matcher or by panning)."""
+    communities = cov.regions[cov.regions["level"] == "community"]
+    return [{"kind": "社区", "code": c, "name": n, "bounds": bounds_of(g)}
+            for c, n, g in communities[["code", "name", "geometry"]].itertuples(index=False)]
+
+
+def dispatcher_tiles_map(ctx: MapContext, *, tiles: str = "/tiles"):
+    """The dispatcher map as a light page: no features in the HTML, every layer fetched by viewport as vector
+    tiles from ``tiles`` (a server is needed: exported files keep the embedded ``dispatcher_map``)."""
+    cov = ctx.coverage
+    m = new_map(bounds=cov.grids.total_bounds, basemaps=ctx.basemaps, title="网格化服务管理 · 调度地图", api=ctx.api)
+    legend = add_overlays(m, [regions_layer(cov.regions[cov.regions["level"] != "community"]),
+                              *tiled_layers(base=tiles, now=ctx.now.isoformat())])
+    card = (f"<h3>调度地图</h3><div>{len(cov.grids)} 个网格 · 图层按视野加载</div>"
+            "<div class='gm-muted'>事件在低缩放级别为聚合数，筛选在服务端执行</div>")
+    add_controls(m, legend=legend, search={"api": ctx.api, "places": _community_places(cov)}, card=card)
     return m
 
 
@@ -293,6 +315,8 @@ def build_map(kind: str, ctx: MapContext, *, code: str | None = None,
               proposals: gpd.GeoDataFrame | None = None, radius_m: float = 500):
     if kind == "dispatcher":
         return dispatcher_map(ctx)
+    if kind == "dispatcher-tiles":
+        return dispatcher_tiles_map(ctx)
     if kind == "worker":
         if not code:
             raise InvalidInput("网格员地图需要网格员编码，例如 gridmap map worker W0002")

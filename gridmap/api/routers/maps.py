@@ -7,7 +7,7 @@ without one a browser is sent to ``/login`` and other clients get a 401, before 
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -57,7 +57,7 @@ def _refusal(request: Request, actor: Actor, kind: str, code: str | None) -> Res
 
 
 async def _page(request: Request, kind: str, actor: Actor, *, code: str | None = None, radius_m: float = 500,
-                scenario: int | None = None) -> Response:
+                scenario: int | None = None, tiled: bool = False) -> Response:
     refused = _refusal(request, actor, kind, code)
     if refused is not None:
         return refused
@@ -73,7 +73,7 @@ async def _page(request: Request, kind: str, actor: Actor, *, code: str | None =
         lambda: scenarios.get(store=state.store, scenario_id=scenario))) if scenario is not None else None)
     revision = (coverage.revision, fingerprint(incidents))
     viewer = ANONYMOUS if kind == "public" else actor  # the public map is the same for everyone
-    key = (kind, code, radius_m, scenario, view_key(viewer, coverage))  # one view never gets another's page
+    key = (kind, code, radius_m, scenario, tiled, view_key(viewer, coverage))  # one view never gets another's page
     session = getattr(request.state, "session", None)  # signed in by cookie: the page carries its CSRF token
     personal = hashlib.sha256(session.csrf.encode()).hexdigest() if session is not None else None
     etag = '"' + hashlib.blake2b(repr((revision, key, personal)).encode(), digest_size=12).hexdigest() + '"'
@@ -83,6 +83,8 @@ async def _page(request: Request, kind: str, actor: Actor, *, code: str | None =
         return Response(status_code=304, headers=headers)
 
     def build() -> str:
+        if tiled:  # a light page: it carries no features, its layers come from /tiles by viewport
+            return map_page("dispatcher-tiles", MapContext(coverage, basemaps(settings), api="/v1/lookup"))
         shown = incidents_for_map(incidents, actor=viewer, coverage=coverage)
         ctx = MapContext(coverage, basemaps(settings), shown, api="/v1/lookup")
         return map_page(kind, ctx, code=code, radius_m=radius_m, proposals=proposals)
@@ -98,8 +100,13 @@ SIGN_IN = {401: {"description": "未登录（浏览器：303 跳转到 /login）
 
 @router.get("/dispatcher", response_class=HTMLResponse, responses=SIGN_IN,
             summary="调度地图（指挥调度、管理员）：网格、楼栋、事件、服务站、派出所辖区、共建单位")
-async def dispatcher(request: Request, actor: ActorDep) -> Response:
-    return await _page(request, "dispatcher", actor)
+async def dispatcher(
+    request: Request,
+    actor: ActorDep,
+    mode: Annotated[Literal["tiles"] | None, Query(
+        description="tiles：轻量页面，图层按视野以矢量瓦片加载（/tiles）；不填则为内嵌全部数据的页面")] = None,
+) -> Response:
+    return await _page(request, "dispatcher", actor, tiled=mode == "tiles")
 
 
 @router.get("/worker/{code}", response_class=HTMLResponse, responses=SIGN_IN,
