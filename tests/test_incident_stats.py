@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from gridmap import auth
+from gridmap.incidents import service
 from gridmap.incidents.categories import CATEGORIES
 from gridmap.settings import SAMPLE_PACKAGE
 from gridmap.store import GeoPackageStore
@@ -110,3 +111,89 @@ def test_listing_filters_and_pages(client, dispatcher, history) -> None:
     assert boxed["total"] == ((lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)).sum()
     assert client.get("/v1/incidents", params={"status": "lost"}, headers=dispatcher).status_code == 422
     assert client.get("/v1/incidents", params={"since": "yesterday"}, headers=dispatcher).status_code == 422
+
+
+# -- the statistics are counted in the store: the same figures as pandas at the edges of the definition --
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+"""A fixed moment after the sample year, so that "open and overdue" is one number."""
+
+
+def median_or_none(delta: pd.Series) -> float | None:
+    values = delta.dropna().dt.total_seconds() / 3600
+    return round(float(values.median()), 2) if len(values) else None
+
+
+def reference(frame: pd.DataFrame) -> dict:
+    """The statistics of ``frame`` as pandas computes them, field by field."""
+    resolved = frame[frame["resolved_at"].notna()]
+    kept = frame[frame["status"] != "cancelled"]
+    open_ = frame[~frame["status"].isin(DONE)]
+
+    def counts(column: str) -> dict[str, int]:
+        return dict(sorted(frame[column].value_counts().items()))
+
+    return {
+        "total": len(frame), "by_status": counts("status"), "by_category": counts("category"),
+        "by_community": counts("community_code"), "by_grid": counts("grid_code"),
+        "median_hours_to_first_response": median_or_none(frame["accepted_at"] - frame["reported_at"]),
+        "median_hours_to_resolution": median_or_none(resolved["resolved_at"] - resolved["reported_at"]),
+        "on_time_rate": round(float((resolved["resolved_at"] <= resolved["due_at"]).mean()), 4)
+        if len(resolved) else None,
+        "closure_rate": round(float((kept["status"] == "closed").mean()), 4) if len(kept) else None,
+        "average_rating": round(float(frame["rating"].mean()), 2) if frame["rating"].notna().any() else None,
+        "overdue_open": int((open_["due_at"] < pd.Timestamp(NOW)).sum()),
+    }
+
+
+def in_period(history: pd.DataFrame, since: str | None, until: str | None) -> pd.DataFrame:
+    frame = history
+    if since:
+        frame = frame[frame["reported_at"] >= pd.Timestamp(since, tz="UTC")]
+    if until:
+        frame = frame[frame["reported_at"] < pd.Timestamp(until, tz="UTC")]
+    return frame
+
+
+def even_month(history: pd.DataFrame) -> tuple[str, str]:
+    """A month in which both medians fall between two different durations (even counts)."""
+    for start in pd.date_range("2025-12-01", "2026-11-01", freq="MS", tz="UTC"):
+        frame = in_period(history, str(start.date()), str((start + pd.offsets.MonthBegin()).date()))
+        answered = (frame["accepted_at"] - frame["reported_at"]).dropna().sort_values()
+        resolved = (frame["resolved_at"] - frame["reported_at"]).dropna().sort_values()
+        middles = [s.iloc[len(s) // 2 - 1: len(s) // 2 + 1] for s in (answered, resolved)]
+        if all(len(s) % 2 == 0 and m.nunique() == 2 for s, m in zip((answered, resolved), middles)):
+            return str(start.date()), str((start + pd.offsets.MonthBegin()).date())
+    raise AssertionError("no month of the sample year has even counts of both durations")
+
+
+@pytest.mark.parametrize("period", ["whole year", "even counts", "empty", "nothing resolved", "one day"])
+def test_every_figure_equals_pandas_at_the_edges(sample_db, history, period) -> None:
+    since, until = {
+        "whole year": (None, None),
+        "even counts": even_month(history),
+        "empty": ("2030-01-01", "2031-01-01"),
+        "nothing resolved": ("2026-11-26T11:00:00Z", None),
+        "one day": ("2026-03-15", "2026-03-16"),
+    }[period]
+    frame = in_period(history, since, until)
+    if period == "nothing resolved":
+        assert len(frame) > 0 and frame["resolved_at"].isna().all()
+    stats = service.statistics(store=GeoPackageStore(sample_db), actor=auth.Actor("planner"), since=since,
+                               until=until, now=NOW)
+    assert {k: v for k, v in stats.items() if k != "period"} == reference(frame)
+
+
+def test_an_empty_period_has_no_rates_and_no_medians(client, planner) -> None:
+    stats = client.get("/v1/incidents/stats", params={"since": "2030-01-01"}, headers=planner).json()
+    assert stats["total"] == 0 and stats["by_status"] == stats["by_grid"] == {}
+    for figure in ("median_hours_to_first_response", "median_hours_to_resolution", "on_time_rate",
+                   "closure_rate", "average_rating"):
+        assert stats[figure] is None
+    assert stats["overdue_open"] == 0
+
+
+def test_the_store_reads_no_incident_for_the_statistics(sample_db) -> None:
+    store = GeoPackageStore(sample_db)
+    service.statistics(store=store, actor=auth.Actor("planner"), now=NOW)
+    assert store.incident_rows_read == 0

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import geopandas as gpd
 import pandas as pd
@@ -435,37 +435,60 @@ def incidents_frame(store: Store, coverage: Coverage | None = None, *, query: In
     return gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=WGS84)
 
 
-def _hours(delta: pd.Series) -> float | None:
-    values = delta.dropna().dt.total_seconds() / 3600
-    return round(float(values.median()), 2) if len(values) else None
+MS_PER_S: Final = 1000
+S_PER_HOUR: Final = 3600
+
+
+def _median_hours(middle_ms: tuple[int, ...]) -> float | None:
+    """The median in hours, rounded to 0.01, from the middle one or two sorted durations (ms).
+
+    Computed exactly as pandas did when the statistics were a frame (``Series.median`` of
+    ``Timedelta.total_seconds() / 3600``): seconds as whole seconds plus the remainder, each value
+    in hours, then the mean of the two middle values; so the figures do not move by a rounding step.
+    """
+    if not middle_ms:
+        return None
+    hours = [(whole + rest / MS_PER_S) / S_PER_HOUR
+             for whole, rest in (divmod(ms, MS_PER_S) for ms in middle_ms)]
+    return round(hours[0] if len(hours) == 1 else (hours[0] + hours[1]) / 2, 2)
+
+
+def _rate(part: int, whole: int, digits: int) -> float | None:
+    return round(part / whole, digits) if whole else None
+
+
+def _by_key(counts: dict[str | None, int]) -> dict[str, int]:
+    """Counts keyed by code in code order; incidents without one (outside every grid) under ""."""
+    out: dict[str, int] = {}
+    for key, n in counts.items():
+        if n:
+            out[key or ""] = out.get(key or "", 0) + n
+    return dict(sorted(out.items()))
 
 
 def statistics(*, store: Store, actor: Actor, since: str | None = None, until: str | None = None,
                now: datetime | None = None) -> dict[str, Any]:
-    """Counts and timings over incidents reported in [since, until)."""
+    """Counts and timings over incidents reported in [since, until), all counted in the store.
+
+    The rules: first response is acceptance, resolution is ``resolved_at`` (reopened incidents
+    lose it); on time is resolved no later than due; closure is closed among all but cancelled;
+    overdue is open and past due now. Each figure is None when nothing in the period counts for it.
+    """
     require(actor, "admin", "dispatcher", "planner")
-    now_ts = pd.Timestamp(now or utcnow())
     query = IncidentQuery(since=_parse_time(since, "since"), until=_parse_time(until, "until"))
-    f = _frame(store, query)
-    resolved = f[f["resolved_at"].notna()]
-    not_cancelled = f[f["status"] != "cancelled"]
-    open_ = f[~f["status"].isin(DONE)]
-
-    def counts(column: str) -> dict[str, int]:
-        return {str(k): int(v) for k, v in f[column].fillna("").value_counts().sort_index().items()}
-
+    tally = store.incident_tally(query, now=iso(now or utcnow()))
+    closed, cancelled = tally.by_status.get("closed", 0), tally.by_status.get("cancelled", 0)
     return {
         "period": {"since": query.since, "until": query.until},
-        "total": int(len(f)),
-        "by_status": counts("status"),
-        "by_category": counts("category"),
-        "by_community": counts("community_code"),
-        "by_grid": counts("grid_code"),
-        "median_hours_to_first_response": _hours(f["accepted_at"] - f["reported_at"]),
-        "median_hours_to_resolution": _hours(resolved["resolved_at"] - resolved["reported_at"]),
-        "on_time_rate": round(float((resolved["resolved_at"] <= resolved["due_at"]).mean()), 4)
-        if len(resolved) else None,
-        "closure_rate": round(float((not_cancelled["status"] == "closed").mean()), 4) if len(not_cancelled) else None,
-        "average_rating": round(float(f["rating"].dropna().mean()), 2) if f["rating"].notna().any() else None,
-        "overdue_open": int((open_["due_at"] < now_ts).sum()),
+        "total": tally.total,
+        "by_status": _by_key(tally.by_status),
+        "by_category": _by_key(tally.by_category),
+        "by_community": _by_key(tally.by_community),
+        "by_grid": _by_key(tally.by_grid),
+        "median_hours_to_first_response": _median_hours(tally.response_middle_ms),
+        "median_hours_to_resolution": _median_hours(tally.resolution_middle_ms),
+        "on_time_rate": _rate(tally.resolved_on_time, tally.resolved, 4),
+        "closure_rate": _rate(closed, tally.total - cancelled, 4),
+        "average_rating": _rate(tally.rating_sum, tally.rated, 2),
+        "overdue_open": tally.overdue_open,
     }

@@ -1,5 +1,8 @@
 """Rendered map pages, kept per data revision: a new store revision or incidents state drops the old pages.
 
+The incidents state is ``gridmap.maps.incidents.incidents_version`` (the store's incident revision and
+the next due time), read without reading any incident, so a page served from here costs two look-ups.
+
 Keys come from requests (worker code, radius, scenario), so the pages kept are bounded: the
 ``MAX_PAGES`` most recently used, least recently used dropped first.
 """

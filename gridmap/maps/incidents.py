@@ -1,5 +1,6 @@
-"""The incidents the maps draw (``gridmap.incidents.service.incidents_frame``), an empty frame with
-the same columns, and a synthetic history for benchmarks and tests."""
+"""The incidents the maps draw (``gridmap.incidents.service.incidents_frame``), what they depend on
+(``incidents_version``, read without reading any incident), an empty frame with the same columns,
+and a synthetic history for benchmarks and tests."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pandas as pd
 import shapely
 
 from gridmap.geo import WGS84
-from gridmap.incidents.service import incidents_frame
+from gridmap.incidents.service import incidents_frame, iso
 from gridmap.incidents.workflow import DONE, STATUS_LABELS
 
 COLUMNS = ["id", "category", "category_name", "category_group", "status", "status_label", "priority", "grid_code",
@@ -31,13 +32,24 @@ def empty_incidents() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
 
 
-def load_incidents(store: Any, coverage: Any = None) -> gpd.GeoDataFrame:
-    """The store's incidents, without personal data."""
-    return incidents_frame(store, coverage)
+def load_incidents(store: Any, coverage: Any = None, *, now: datetime | None = None) -> gpd.GeoDataFrame:
+    """The store's incidents, without personal data; overdue as of ``now`` (default: now)."""
+    return incidents_frame(store, coverage, now=now)
+
+
+def incidents_version(store: Any, now: datetime) -> tuple[str, str | None]:
+    """Changes whenever the incidents a map draws as of ``now`` change, without loading them.
+
+    The store's incident revision changes with every incident write; with no write, time alone
+    changes them, when an open incident becomes overdue: the earliest due time still ahead marks
+    that moment. Two indexed look-ups, where fingerprinting the frame loaded every incident.
+    """
+    return store.incident_revision(), store.next_incident_due(iso(now))
 
 
 def fingerprint(incidents: gpd.GeoDataFrame) -> str:
-    """Changes whenever any incident changes (status, assignee, position…): part of the map cache key."""
+    """Changes whenever any incident of a frame changes (status, assignee, position…): the cache key
+    of frames that do not come from the store (``app.state.map_incidents``)."""
     if not len(incidents):
         return "empty"
     digest = hashlib.blake2b(digest_size=12)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -35,6 +35,31 @@ class IncidentQuery:
     """Only incidents past due at this time and not yet handled."""
     near: tuple[float, float, float, float] | None = None
     """(lon, lat, dlon, dlat): a box around a point, for duplicate search."""
+
+
+@dataclass(frozen=True)
+class IncidentTally:
+    """What the statistics are made of, counted where the incidents are stored: no incident is read
+    out for it. Keys are stored values (None where the incident has none, e.g. outside every grid)."""
+
+    total: int = 0
+    by_status: dict[str | None, int] = field(default_factory=dict)
+    by_category: dict[str | None, int] = field(default_factory=dict)
+    by_community: dict[str | None, int] = field(default_factory=dict)
+    by_grid: dict[str | None, int] = field(default_factory=dict)
+    accepted: int = 0
+    """Incidents with a first response (``accepted_at``)."""
+    resolved: int = 0
+    resolved_on_time: int = 0
+    """Resolved no later than due (``resolved_at <= due_at``)."""
+    rated: int = 0
+    rating_sum: int = 0
+    overdue_open: int = 0
+    """Not handled and due before the time asked about."""
+    response_middle_ms: tuple[int, ...] = ()
+    """The middle one (odd count) or two (even) of the sorted milliseconds from report to first response."""
+    resolution_middle_ms: tuple[int, ...] = ()
+    """The same from report to resolution."""
 
 
 class Store(ABC):
@@ -85,6 +110,19 @@ class Store(ABC):
     def query_incidents(self, query: IncidentQuery, *, limit: int | None = None, offset: int = 0,
                         columns: str = "*") -> tuple[list[dict[str, Any]], int]:
         """Matching incidents, newest first, and the total count before paging."""
+
+    @abstractmethod
+    def incident_tally(self, query: IncidentQuery, *, now: str) -> IncidentTally:
+        """Counts, sums and middle durations over the matching incidents (``now``: for overdue)."""
+
+    @abstractmethod
+    def incident_revision(self) -> str:
+        """Changes whenever any incident is written, in the same transaction; never repeats. For caches."""
+
+    @abstractmethod
+    def next_incident_due(self, now: str) -> str | None:
+        """The earliest due time at or after ``now`` of an incident still open: until then, which
+        incidents are overdue stays as it is at ``now`` (unless an incident is written)."""
 
     @abstractmethod
     def insert_token(self, *, token_id: str, token_hash: str, role: str, worker_code: str | None,

@@ -19,11 +19,12 @@ from gridmap.access import incidents_for_map
 from gridmap.api.deps import MAX_ROW_ID, ActorDep, coverage_of
 from gridmap.auth import ANONYMOUS, PUBLIC, Actor
 from gridmap.errors import Forbidden, Unauthorized
+from gridmap.incidents.service import utcnow
 from gridmap.layers.assets import OWN_STATIC, STATIC_PREFIX, check_assets
 from gridmap.maps import MapCache, MapContext
 from gridmap.maps.basemaps import basemaps
 from gridmap.maps.build import map_page
-from gridmap.maps.incidents import fingerprint, load_incidents
+from gridmap.maps.incidents import fingerprint, incidents_version, load_incidents
 from gridmap.maps.permissions import check_map_access, view_key
 from gridmap.planning import scenarios
 from gridmap.sessions import home_of
@@ -66,12 +67,19 @@ async def _page(request: Request, kind: str, actor: Actor, *, code: str | None =
     check_assets(settings.map_assets)
     coverage = coverage_of(request)
     # Hook for other modules: state.map_incidents(store, coverage) -> GeoDataFrame (default: the incidents service).
-    incidents_of = getattr(state, "map_incidents", None) or load_incidents
-    incidents = await run_in_threadpool(incidents_of, state.store, coverage)
+    # The store's incidents are keyed by their version and loaded only to build a page; a hook's frame is
+    # fingerprinted.
+    incidents_of = getattr(state, "map_incidents", None)
+    now = utcnow()
+    if incidents_of is None:
+        frame, version = None, await run_in_threadpool(incidents_version, state.store, now)
+    else:
+        frame = await run_in_threadpool(incidents_of, state.store, coverage)
+        version = fingerprint(frame)
     # The planner map shows the sites of the scenario its link names (scenarios never change), else none.
     proposals = (scenarios.proposals_frame(await run_in_threadpool(
         lambda: scenarios.get(store=state.store, scenario_id=scenario))) if scenario is not None else None)
-    revision = (coverage.revision, fingerprint(incidents))
+    revision = (coverage.revision, version)
     viewer = ANONYMOUS if kind == "public" else actor  # the public map is the same for everyone
     key = (kind, code, radius_m, scenario, tiled, view_key(viewer, coverage))  # one view never gets another's page
     session = getattr(request.state, "session", None)  # signed in by cookie: the page carries its CSRF token
@@ -85,6 +93,7 @@ async def _page(request: Request, kind: str, actor: Actor, *, code: str | None =
     def build() -> str:
         if tiled:  # a light page: it carries no features, its layers come from /tiles by viewport
             return map_page("dispatcher-tiles", MapContext(coverage, basemaps(settings), api="/v1/lookup"))
+        incidents = frame if frame is not None else load_incidents(state.store, coverage, now=now)
         shown = incidents_for_map(incidents, actor=viewer, coverage=coverage)
         ctx = MapContext(coverage, basemaps(settings), shown, api="/v1/lookup")
         return map_page(kind, ctx, code=code, radius_m=radius_m, proposals=proposals)
