@@ -46,6 +46,8 @@ TILE_PER_LIMIT = 2.0
 1× to 3× the limit within 20 % of each other, 2× the best or close to it at 300, 500 and 835 m)."""
 MIN_TILE_M = 500.0
 """Smallest tile side: below it the per-tile overhead (a subgraph, a Dijkstra call) dominates."""
+DIJKSTRA_BLOCK = 256
+"""Sources per Dijkstra call: its answer is a dense block of sources × nodes, so this bounds memory."""
 _RING = np.array([(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)], dtype=np.int64)
 
 
@@ -57,6 +59,10 @@ class Snap:
     """Distance from the segment's first vertex to the foot of the point."""
     access: NDArray[np.float64]
     """Straight distance from the point to its foot on the road."""
+
+    def then(self, other: Snap) -> Snap:
+        """These points followed by ``other``'s (snaps of a scope's buildings are kept and reused)."""
+        return Snap(np.r_[self.segment, other.segment], np.r_[self.along, other.along], np.r_[self.access, other.access])
 
 
 class RoadNetwork:
@@ -148,14 +154,15 @@ def _cell_keys(cells: NDArray[np.int64]) -> NDArray[np.int64]:
 class WalkGraph:
     """The road network (or the part of it near a scope) with a set of points attached as leaves."""
 
-    def __init__(self, network: RoadNetwork, xy: NDArray, *, segments: NDArray | None = None) -> None:
+    def __init__(self, network: RoadNetwork, xy: NDArray, *, segments: NDArray | None = None,
+                 snap: Snap | None = None) -> None:
         """``segments``: the network's segments to keep (None: all). Each point is snapped to its nearest
         segment of the whole network, and that segment is always kept, so a point attaches exactly
-        where it would on the whole network."""
+        where it would on the whole network. ``snap``: ``network.snap(xy)`` when already known."""
         self.network = network
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         self.n_points = len(xy)
-        snap = network.snap(xy)
+        snap = snap if snap is not None else network.snap(xy)
         self.snap = snap
         keep = np.ones(len(network.seg_len), dtype=bool)
         if segments is not None:
@@ -265,16 +272,23 @@ class WalkGraph:
         local[nodes] = np.arange(len(nodes))
         try:
             sub = _induced(self.graph, nodes, local)
-            dist = dijkstra(sub, directed=True, indices=local[self.leaf[sources]], limit=limit)
+            starts = local[self.leaf[sources]]
         finally:
             local[nodes] = -1
         is_target = target_col[nodes] >= 0
-        dist = dist[:, is_target]
-        src, tgt = np.nonzero(dist <= limit)
-        return np.maximum(dist[src, tgt], EPS), target_col[nodes[is_target]][tgt], src
+        columns = target_col[nodes[is_target]]
+        data, rows, cols = [], [], []
+        for first in range(0, len(starts), DIJKSTRA_BLOCK):  # bounded memory: block × the tile's nodes
+            dist = dijkstra(sub, directed=True, indices=starts[first : first + DIJKSTRA_BLOCK], limit=limit)
+            dist = dist[:, is_target]
+            src, tgt = np.nonzero(dist <= limit)
+            data.append(np.maximum(dist[src, tgt], EPS))
+            rows.append(columns[tgt])
+            cols.append(src + first)
+        return np.concatenate(data), np.concatenate(rows), np.concatenate(cols)
 
     def from_points_dense(self, sources: NDArray, targets: NDArray | None = None, *, limit: float = np.inf,
-                          block: int = 256) -> sp.csr_matrix:
+                          block: int = DIJKSTRA_BLOCK) -> sp.csr_matrix:
         """The same answer as ``from_points`` by blocks of sources over the whole graph.
 
         What siting did before issue #10: each block costs sources × every node of the graph, so a
