@@ -36,6 +36,9 @@ def load_sample(store: Store, package: Path) -> None:
     history = package / "incidents.csv"
     count = 0
     if history.exists():
-        coverage = load_or_build(store, CoverageCache.for_store(store))
+        cache = CoverageCache.for_store(store)
+        coverage = load_or_build(store, cache)
         count = load_history(store, coverage, history)
+        if cache is not None:
+            cache.wait()  # the server about to start reads the file
     log.info("loaded the sample package %s (%s) and %d incidents", package, report.counts, count)

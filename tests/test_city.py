@@ -192,8 +192,11 @@ def test_the_generator_is_deterministic_and_a_smaller_city_is_a_prefix_of_a_larg
 
 # ------------------------------------------------------------------------------- start-up from the cache
 def start(db: Path) -> LiveCoverage:
-    """What a server does at start: the store, then its Coverage (app.state.coverage)."""
-    return LiveCoverage(GeoPackageStore(db))
+    """What a server does at start: the store, then its Coverage (app.state.coverage); the cache file
+    it writes in the background is waited for."""
+    live = LiveCoverage(GeoPackageStore(db))
+    live.cache.wait()
+    return live
 
 
 def test_a_restart_with_an_unchanged_store_loads_the_cached_coverage(sample_db_copy: Path, caplog) -> None:
@@ -241,6 +244,8 @@ def test_a_running_server_reloads_through_the_cache_after_an_import(city_db_copy
     import_package(GeoPackageStore(city_db_copy), SAMPLE_PACKAGE)
     assert len(live.reload().grids) == 105
     assert (live.cache.builds, live.cache.loads) == (1, 1)
+    live.cache.wait()
+    assert start(city_db_copy).cache.loads == 1
 
 
 @pytest.mark.parametrize("damage", ["flip_a_byte", "truncate", "garbage", "another_stores_secret"])
@@ -284,6 +289,7 @@ def test_the_app_starts_from_the_cache(sample_db_copy: Path) -> None:
             cache = client.app.state.coverage.cache
             assert (cache.builds, cache.loads) == expected
             assert client.get("/v1/lookup", params={"lon": 110.7693, "lat": 35.1425}).json()["covered"] is True
+            cache.wait()
 
 
 # ------------------------------------------------------------------------------------ history in batches

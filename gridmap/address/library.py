@@ -319,6 +319,11 @@ class AddressLibrary:
                         if comm_spatial[p_] is None:
                             comm_spatial[p_] = str(ccodes[c_])
         community_of = self._community_finder(communities)
+        # vectorised and memoised: one shapely call for all points, each distinct doorplate or number once
+        xs = shapely.get_x(points) if points is not None else None
+        present = ~(shapely.is_missing(points) | shapely.is_empty(points)) if points is not None else None
+        door_of, label_of = lru_cache(maxsize=None)(_doorplate_number), lru_cache(maxsize=None)(_building_label)
+        ys = shapely.get_y(points) if points is not None else None
         compound_key: dict[tuple[str | None, str], int] = {}
         cols = {c: buildings[c].tolist() if c in buildings.columns else [""] * len(buildings) for c in
                 ("code", "name", "address", "road", "doorplate", "compound", "building_no")}
@@ -331,12 +336,12 @@ class AddressLibrary:
             compound = cols["compound"][i]
             compound = "" if compound is None or (isinstance(compound, float) and math.isnan(compound)) else normalize(str(compound))
             x = y = float("nan")
-            if points is not None and points[i] is not None and not shapely.is_empty(points[i]):
-                x, y = shapely.get_x(points[i]), shapely.get_y(points[i])
+            if present is not None and present[i]:
+                x, y = xs[i], ys[i]
             rec = BuildingRecord(
                 idx=i, code=code, name=str(cols["name"][i] or ""), address=address,
-                road=normalize(str(cols["road"][i] or "")), door=_doorplate_number(cols["doorplate"][i]),
-                compound=compound, building_no=_building_label(cols["building_no"][i]),
+                road=normalize(str(cols["road"][i] or "")), door=door_of(cols["doorplate"][i]),
+                compound=compound, building_no=label_of(cols["building_no"][i]),
                 community_code=community, town_code=town, grid_code=grid_of[i], x=x, y=y,
             )  # fmt: skip
             self.records.append(rec)

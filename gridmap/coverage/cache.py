@@ -28,6 +28,7 @@ import os
 import pickle
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -90,6 +91,8 @@ class CoverageCache:
         self.loads = 0
         """Coverages this object loaded from disk (tests read it to tell a cache hit from a rebuild)."""
         self.builds = 0
+        self._writer: threading.Thread | None = None
+        self._write_lock = threading.Lock()
 
     @classmethod
     def for_store(cls, store: Store) -> CoverageCache | None:
@@ -140,18 +143,35 @@ class CoverageCache:
             raise ValueError("holds something else than this revision's coverage")
         return coverage
 
-    def save(self, coverage: Coverage) -> Path | None:
-        """Write ``coverage`` for its revision atomically (0600); older revisions' files go. Never raises."""
+    def save(self, coverage: Coverage, *, built_at: float | None = None) -> Path | None:
+        """Write ``coverage`` for its revision atomically (0600); files of coverages built before it (other,
+        older revisions) go. ``built_at``: when it was built (``time.time()``), default now. Never raises."""
         if coverage.revision is None:
             return None
         path = cache_path(self.db, coverage.revision)
-        try:
-            self._write(path, coverage)
-        except Exception as exc:  # noqa: BLE001 - a cache that cannot be written costs the next start time only
-            log.warning("could not write the coverage cache %s (%s: %s)", path.name, type(exc).__name__, exc)
-            return None
-        self._remove_others(keep=path)
+        started = time.perf_counter()
+        with self._write_lock:
+            try:
+                self._write(path, coverage)
+            except Exception as exc:  # noqa: BLE001 - a cache that cannot be written costs the next start only
+                log.warning("could not write the coverage cache %s (%s: %s)", path.name, type(exc).__name__, exc)
+                return None
+            self._remove_others(keep=path, before=time.time() if built_at is None else built_at)
+        log.info("coverage of revision %s cached in %s in %.2f s", coverage.revision, path.name,
+                 time.perf_counter() - started)
         return path
+
+    def save_later(self, coverage: Coverage) -> None:
+        """``save`` in a background thread: a server answers as soon as its Coverage is built, and the
+        file (a quarter of a gigabyte at 100 towns, ~15 s to write) follows."""
+        self._writer = threading.Thread(target=self.save, args=(coverage,), kwargs={"built_at": time.time()},
+                                        name="coverage-cache", daemon=True)
+        self._writer.start()
+
+    def wait(self) -> None:
+        """Until the file ``save_later`` is writing is written (tests, benchmarks, a command about to exit)."""
+        if self._writer is not None:
+            self._writer.join()
 
     def _write(self, path: Path, coverage: Coverage) -> None:
         header = _header(str(coverage.revision))
@@ -170,15 +190,21 @@ class CoverageCache:
             raise
         files.sync_directory(path.parent)
 
-    def _remove_others(self, keep: Path) -> None:
+    def _remove_others(self, keep: Path, before: float) -> None:
+        """Files written before ``before`` (older builds: a file finished later comes from a newer build,
+        which an import may have started while this one was being written), and temporary files that a
+        writer which died left behind."""
         now = time.time()
         for other in self.db.parent.glob(f"{self.db.name}.coverage-*.cache"):
-            if other != keep:
-                other.unlink(missing_ok=True)
+            try:
+                if other != keep and other.stat().st_mtime < before:
+                    other.unlink()
+            except FileNotFoundError:
+                pass
         for temp in self.db.parent.glob(f".{self.db.name}.coverage-*"):
             try:
                 if now - temp.stat().st_mtime > STALE_TEMP_S:
-                    temp.unlink(missing_ok=True)
+                    temp.unlink()
             except FileNotFoundError:
                 pass
 
@@ -201,7 +227,8 @@ def _unpickle(f: BinaryIO) -> object:
 
 
 def load_or_build(store: Store, cache: CoverageCache | None) -> Coverage:
-    """The store's Coverage: from the cache when it holds this revision, else built (and cached).
+    """The store's Coverage: from the cache when it holds this revision, else built (and cached, in the
+    background: ``cache.wait()`` for the file).
 
     The revision is read before and after the layers: if an import landed in between, the Coverage
     is built but not cached (its layers may not be the revision's; the next revision check rebuilds).
@@ -221,5 +248,5 @@ def load_or_build(store: Store, cache: CoverageCache | None) -> Coverage:
     if cache is not None:
         cache.builds += 1
         if revision is not None and store.revision() == revision:
-            cache.save(coverage)
+            cache.save_later(coverage)
     return coverage
