@@ -179,8 +179,9 @@ def _city_store(towns: int, folder: Path) -> Path:
 
 
 def _tiles_over(bounds, z: int) -> list[tuple[int, int, int]]:
-    from gridmap.layers.tiles import HALF_WORLD_M, to_mercator
     import numpy as np
+
+    from gridmap.layers.tiles import HALF_WORLD_M, to_mercator
 
     (x0, x1), (y1, y0) = (to_mercator(np.array([bounds[0], bounds[2]]), np.array([bounds[1], bounds[3]])))
     size = 2 * HALF_WORLD_M / 2 ** z

@@ -112,7 +112,7 @@ def headers(app, coverage) -> dict[str, dict[str, str]]:
     workers = coverage.workers
     worker = workers[workers["grid_code"].fillna("") != ""].iloc[0]["code"]
     store = app.state.store
-    bearer = lambda token: {"Authorization": f"Bearer {token}"}  # noqa: E731
+    bearer = lambda token: {"Authorization": f"Bearer {token}"}
     return {"dispatcher": bearer(auth.create_token(store, role="dispatcher")[1]),
             "worker": bearer(auth.create_token(store, role="worker", worker_code=worker)[1]),
             "planner": bearer(auth.create_token(store, role="planner")[1]),

@@ -204,7 +204,12 @@ class IncidentView:
     reported_ns: NDArray
     open_: NDArray
     overdue: NDArray
-    rows: list[dict[str, Any]]
+    columns: dict[str, NDArray]
+
+    def rows(self, idx: NDArray) -> list[dict[str, Any]]:
+        """Popup properties of the incidents at ``idx``."""
+        keys = list(self.columns)
+        return [dict(zip(keys, values)) for values in zip(*(self.columns[k][idx].tolist() for k in keys))]
 
     @classmethod
     def of(cls, frame: gpd.GeoDataFrame, *, grid_names: dict[str, str], view: View) -> IncidentView:
@@ -219,7 +224,7 @@ class IncidentView:
         reported = pd.to_datetime(frame["reported_at"], utc=True) if len(frame) else pd.Series([], dtype="datetime64[ns, UTC]")
         return cls(mx, my, status, frame["category"].astype(str).to_numpy() if len(frame) else np.empty(0, dtype=object),
                    reported.to_numpy(dtype="datetime64[ns]").astype("int64"), ~np.isin(status, list(DONE)), overdue,
-                   _incident_rows(frame, grid_names))
+                   _incident_columns(frame, grid_names))
 
     def matching(self, filters: IncidentFilters) -> NDArray:
         keep = np.ones(len(self.mx), dtype=bool)
@@ -234,34 +239,37 @@ class IncidentView:
         return keep
 
 
-def _iso(values: pd.Series) -> list[str | None]:
-    times = pd.to_datetime(values, utc=True, errors="coerce")
-    return [t.strftime("%Y-%m-%dT%H:%M:%SZ") if not pd.isna(t) else None for t in times]
+def _times(values: pd.Series) -> NDArray:
+    """ISO 8601 UTC strings (seconds, ``Z``), ``""`` where missing: vectorised, for popups."""
+    times = pd.to_datetime(values, utc=True, errors="coerce").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+    text = np.char.add(np.datetime_as_string(times, unit="s"), "Z")
+    return np.where(np.isnat(times), "", text).astype(object)
 
 
-def _incident_rows(frame: gpd.GeoDataFrame, grid_names: dict[str, str]) -> list[dict[str, Any]]:
-    """Popup properties of each incident: only the columns the caller's view has (the public has no assignee)."""
+def _incident_columns(frame: gpd.GeoDataFrame, grid_names: dict[str, str]) -> dict[str, NDArray]:
+    """Popup properties of the incidents as columns: only those the caller's view has (the public has no
+    assignee or time limit). Rows are made only for the incidents a tile holds."""
     n = len(frame)
     if not n:
-        return []
-    columns: dict[str, list[Any]] = {
-        "id": frame["id"].astype(str).tolist(),
-        "status": frame["status"].astype(str).tolist(),
-        "category": frame["category_name"].astype(str).tolist() if "category_name" in frame else [""] * n,
-        "group": frame["category_group"].fillna("").astype(str).tolist() if "category_group" in frame else [""] * n,
-        "grid": frame["grid_code"].fillna("").astype(str).tolist(),
-        "grid_name": [grid_names.get(g, "") for g in frame["grid_code"].fillna("")],
-        "reported_at": _iso(frame["reported_at"]),
+        return {}
+
+    def text(column: str) -> NDArray:
+        return frame[column].fillna("").astype(str).to_numpy(dtype=object) if column in frame else np.full(n, "", object)
+
+    grids = text("grid_code")
+    columns: dict[str, NDArray] = {
+        "id": text("id"), "status": text("status"), "category": text("category_name"), "group": text("category_group"),
+        "grid": grids, "grid_name": np.array([grid_names.get(g, "") for g in grids], dtype=object),
+        "reported_at": _times(frame["reported_at"]),
     }
     if "due_at" in frame:
-        columns["due_at"] = _iso(frame["due_at"])
+        columns["due_at"] = _times(frame["due_at"])
     if "assignee_name" in frame:
-        columns["assignee"] = frame["assignee_name"].fillna("").astype(str).tolist()
+        columns["assignee"] = text("assignee_name")
     for flag in ("overdue", "supervised"):
         if flag in frame:
-            columns[flag] = frame[flag].fillna(False).astype(bool).astype(int).tolist()
-    keys = list(columns)
-    return [dict(zip(keys, values)) for values in zip(*(columns[k] for k in keys))]
+            columns[flag] = frame[flag].fillna(False).astype(bool).astype(int).to_numpy()
+    return columns
 
 
 # encoding --------------------------------------------------------------------------------------------
@@ -322,14 +330,14 @@ def incidents_tile(view: IncidentView, filters: IncidentFilters, z: int, x: int,
         for c in np.unique(cell):
             members = idx[cell == c]
             geoms.append(shapely.Point(float(view.mx[members].mean()), float(view.my[members].mean())))
-            props.append({"count": int(len(members)), "open": int(view.open_[members].sum()),
+            props.append({"count": len(members), "open": int(view.open_[members].sum()),
                           "overdue": int((view.overdue[members] & view.open_[members]).sum())})
         return _encode("incidents", geoms, props, mbounds)
     inside = (keep & (view.mx >= mbounds[0]) & (view.mx <= mbounds[2]) & (view.my >= mbounds[1])
               & (view.my <= mbounds[3]))
     idx = np.flatnonzero(inside)
     geoms = list(shapely.points(view.mx[idx], view.my[idx])) if len(idx) else []
-    return _encode("incidents", geoms, [view.rows[i] for i in idx], mbounds)
+    return _encode("incidents", geoms, view.rows(idx) if len(idx) else [], mbounds)
 
 
 # the service: prepared layers and encoded tiles, kept per revision -----------------------------------

@@ -12,7 +12,6 @@ from collections.abc import Hashable
 from typing import Annotated, Any, Final, Literal
 
 import geopandas as gpd
-
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +22,15 @@ from gridmap.auth import ANONYMOUS, PUBLIC, Actor
 from gridmap.errors import Unauthorized
 from gridmap.incidents.service import iso, utcnow
 from gridmap.incidents.workflow import DONE
-from gridmap.layers.tiles import LAYERS, IncidentFilters, TileService, View, check_tile, etag_of, incidents_tile
+from gridmap.layers.tiles import (
+    LAYERS,
+    IncidentFilters,
+    TileService,
+    View,
+    check_tile,
+    etag_of,
+    incidents_tile,
+)
 from gridmap.maps import incidents as map_incidents
 from gridmap.maps.incidents import fingerprint, load_incidents
 from gridmap.maps.permissions import view_key
