@@ -20,8 +20,7 @@ from gridmap.access import check_actor, incidents_for_map
 from gridmap.api.deps import ActorDep, coverage_of
 from gridmap.auth import ANONYMOUS, PUBLIC, Actor
 from gridmap.errors import Unauthorized
-from gridmap.incidents.service import iso, utcnow
-from gridmap.incidents.workflow import DONE
+from gridmap.incidents.service import utcnow
 from gridmap.layers.tiles import (
     LAYERS,
     IncidentFilters,
@@ -31,10 +30,8 @@ from gridmap.layers.tiles import (
     etag_of,
     incidents_tile,
 )
-from gridmap.maps import incidents as map_incidents
-from gridmap.maps.incidents import fingerprint, load_incidents
+from gridmap.maps.incidents import fingerprint, incidents_version, load_incidents
 from gridmap.maps.permissions import view_key
-from gridmap.store.base import IncidentQuery
 
 router = APIRouter(prefix="/tiles", tags=["maps"])
 
@@ -51,29 +48,14 @@ def service_of(request: Request) -> TileService:
 
 
 def _incidents_state(state: Any, coverage: Any) -> tuple[gpd.GeoDataFrame | None, Hashable]:
-    """(frame or None, version): what incident tiles depend on, read without loading every incident where the
-    store can say it (``incidents_version``: its incident revision and the next due time), else the
-    fingerprint of the loaded frame, as the map pages do; a hook's frame (``app.state.map_incidents``) is
-    always fingerprinted."""
+    """(frame or None, version): what incident tiles depend on, as the map pages read it: the store's
+    ``incidents_version`` (its incident revision and the next due time) without loading any incident; a
+    hook's frame (``app.state.map_incidents``) is loaded and fingerprinted."""
     hook = getattr(state, "map_incidents", None)
     if hook is not None:
         frame = hook(state.store, coverage)
         return frame, fingerprint(frame)
-    version_of = getattr(map_incidents, "incidents_version", None)
-    if version_of is not None:
-        return None, version_of(state.store, utcnow())
-    return None, _summary(state.store)
-
-
-def _summary(store: Any) -> Hashable:
-    """Changes whenever the incidents a tile draws change, in one aggregate query: any insert (count), any
-    write (the sum of row versions, the latest update) and the moment the next open incident falls overdue."""
-    now = iso(utcnow())
-    done = ", ".join(f"'{s}'" for s in sorted(DONE))
-    columns = (f"count(*) AS n, total(version) AS v, max(updated_at) AS u, "
-               f"min(CASE WHEN status NOT IN ({done}) AND due_at > '{now}' THEN due_at END) AS d")
-    rows, _ = store.query_incidents(IncidentQuery(), columns=columns)
-    return tuple(rows[0].values()) if rows else ()
+    return None, incidents_version(state.store, utcnow())
 
 
 @router.get(
