@@ -183,3 +183,12 @@ class TestWrites:
         far = api.post("/v1/incidents", json={"category": "infra.road", "description": "x", "lon": 116.40,
                                               "lat": 39.90})
         assert far.status_code == 422 and "服务范围" in far.json()["detail"]
+
+
+class TestReceipts:
+    def test_a_receipt_with_non_ascii_characters_is_refused_not_an_error(self, api, place) -> None:
+        incident = report(api, place)
+        for path in (f"/v1/incidents/{incident['id']}", f"/v1/incidents/{incident['id']}/history"):
+            assert api.get(path, params={"receipt": "回执码"}).status_code == 403
+        answer = api.post(f"/v1/incidents/{incident['id']}/feedback", json={"rating": 5, "receipt": "回执码"})
+        assert answer.status_code == 403

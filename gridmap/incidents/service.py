@@ -189,7 +189,7 @@ def _reader(store: Store, coverage: Coverage, record: dict[str, Any], actor: Act
     if actor.role == PUBLIC:
         if receipt is None:
             raise Unauthorized("查询上报进度需要回执码（X-Receipt 请求头）或登录令牌")
-        if not hmac.compare_digest(receipt, receipt_for(store, record["id"])):
+        if not hmac.compare_digest(receipt.encode(), receipt_for(store, record["id"]).encode()):
             raise Forbidden("回执码与该事件不符")
         return True
     access.check_incident_read(actor, coverage, record)
