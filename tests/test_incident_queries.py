@@ -25,6 +25,7 @@ from gridmap.maps.incidents import incidents_version
 from gridmap.settings import Settings
 from gridmap.store import GeoPackageStore
 from gridmap.store.base import IncidentQuery
+from gridmap.store.incident_rollups import ROLLUPS, recount_sql
 from gridmap.store.incident_tables import HANDLED_STATUSES, INDEXES
 
 NOW = "2026-11-27T12:00:00Z"
@@ -46,8 +47,8 @@ def sample(store: GeoPackageStore) -> dict:
     return rows[0]
 
 
-def statements(store: GeoPackageStore, call: Callable[[], object]) -> list[str]:
-    """The SELECTs on incidents that ``call`` makes the store run (on this thread's connection)."""
+def statements(store: GeoPackageStore, call: Callable[[], object], table: str = "incidents") -> list[str]:
+    """The SELECTs from ``table`` that ``call`` makes the store run (on this thread's connection)."""
     seen: list[str] = []
     with store.connect() as conn:
         conn.set_trace_callback(seen.append)
@@ -56,7 +57,7 @@ def statements(store: GeoPackageStore, call: Callable[[], object]) -> list[str]:
     finally:
         with store.connect() as conn:
             conn.set_trace_callback(None)
-    return [s for s in seen if s.lstrip().upper().startswith("SELECT") and "FROM incidents" in s]
+    return [s for s in seen if s.lstrip().upper().startswith("SELECT") and re.search(rf"FROM {table}\b", s)]
 
 
 def plan(store: GeoPackageStore, sql: str) -> list[str]:
@@ -96,7 +97,7 @@ FILTERS: dict[str, tuple[Callable[[dict], IncidentQuery], str]] = {
                                 "incidents_places"),
     "assignee": (lambda r: IncidentQuery(assignee=r["assignee_code"]), "incidents_assignee"),
     "period": (lambda r: IncidentQuery(since="2026-06-01T00:00:00Z", until="2026-07-01T00:00:00Z"),
-               "incidents_reported"),
+               "incidents_period"),
 }
 
 
@@ -130,10 +131,26 @@ def test_without_its_index_the_listing_reads_the_table(store, sample, name, tmp_
     assert not reads_through(listing(bare, make(sample), limit=5), index)
 
 
-def test_the_statistics_read_indexes_only(store) -> None:
-    period = IncidentQuery(since="2026-01-01T00:00:00Z")
+@pytest.mark.parametrize(("since", "until", "walks"), [
+    ("2026-01-01T00:00:00Z", None, set()),  # whole months: the rollups
+    ("2026-01-15T08:00:00Z", "2026-06-20T00:00:00Z", {"incidents_period"}),  # and the two ragged ends
+])
+def test_the_statistics_of_a_period_read_monthly_counts_and_indexes_only(store, since, until, walks) -> None:
+    period = IncidentQuery(since=since, until=until)
     seen = statements(store, lambda: store.incident_tally(period, now=NOW))
-    assert len(seen) == 5
+    used = set()
+    for sql in seen:
+        steps = plan(store, sql)
+        assert not any(FULL_SCAN.search(step) for step in steps), (sql, steps)
+        used |= {name for name in INDEXES if any(uses(step, name) for step in steps)}
+    assert used == {"incidents_open_due", "incidents_response_ms", "incidents_resolution_ms", *walks}
+    assert len(statements(store, lambda: store.incident_tally(period, now=NOW), "incident_rollup")) == 1
+    assert len(statements(store, lambda: store.incident_tally(period, now=NOW), "incident_place_rollup")) == 1
+
+
+def test_the_statistics_of_other_filters_walk_indexes_in_order(store, sample) -> None:
+    scoped = IncidentQuery(grids=(sample["grid_code"],), since="2026-01-01T00:00:00Z")
+    seen = statements(store, lambda: store.incident_tally(scoped, now=NOW))
     used = set()
     for sql in seen:
         steps = plan(store, sql)
@@ -251,3 +268,64 @@ def test_an_older_store_gets_the_indexes_when_opened(sample_db: Path, tmp_path: 
                                                "AND tbl_name='incidents' AND sql IS NOT NULL")}
     assert have == set(INDEXES)
     assert store.incident_tally(IncidentQuery(), now=iso(datetime.now(UTC))).total > 0
+
+
+# -- the monthly counts ------------------------------------------------------------------------------------
+
+def rollups_match_a_recount(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        for table in ROLLUPS:
+            kept = sorted(conn.execute(f"SELECT * FROM {table} WHERE n > 0").fetchall())
+            assert kept == sorted(conn.execute(recount_sql(table)).fetchall()), table
+            assert conn.execute(f"SELECT count(*) FROM {table} WHERE n < 0").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+def test_the_monthly_counts_follow_every_write(api: TestClient) -> None:
+    """Reports, every step of the workflow (a reopen takes the resolution back), a cancellation,
+    feedback, and a row deleted behind the service's back: the counts equal a recount after each."""
+    store = api.app.state.store
+    db = store.path
+    rollups_match_a_recount(db)
+    point = {"category": "infra.streetlight", "description": "路灯不亮", "lon": 110.7693, "lat": 35.1425}
+    made = [TestClient(api.app).post("/v1/incidents", json=point).json() for _ in range(2)]
+
+    def step(incident: dict, action: str, note: str | None = None) -> dict:
+        current = api.get(f"/v1/incidents/{incident['id']}").json()
+        answer = api.post(f"/v1/incidents/{incident['id']}/transitions", json={"action": action, "note": note},
+                          headers={"If-Match": f'"{current["version"]}"'})
+        assert answer.status_code == 200, answer.text
+        rollups_match_a_recount(db)
+        return answer.json()
+
+    for action in ("accept", "dispatch", "start", "resolve"):
+        step(made[0], action)
+    step(made[0], "reopen", "照明仍不正常")
+    for action in ("start", "resolve", "verify", "close"):
+        step(made[0], action)
+    feedback = TestClient(app=api.app).post(f"/v1/incidents/{made[0]['id']}/feedback",
+                                            json={"rating": 4, "receipt": made[0]["receipt"]})
+    assert feedback.status_code == 200, feedback.text
+    rollups_match_a_recount(db)
+    step(made[1], "cancel", "重复上报")
+    with store.connect() as conn:
+        conn.execute("DELETE FROM incidents WHERE fid = ?", (made[1]["id"],))
+    rollups_match_a_recount(db)
+
+
+def test_an_older_store_gets_its_monthly_counts_when_opened(sample_db: Path, tmp_path: Path) -> None:
+    db = tmp_path / "old.gpkg"
+    shutil.copy(sample_db, db)
+    conn = sqlite3.connect(db)
+    try:
+        for trigger in ("incidents_rollup_insert", "incidents_rollup_update", "incidents_rollup_delete"):
+            conn.execute(f"DROP TRIGGER {trigger}")
+        for table in ROLLUPS:
+            conn.execute(f"DROP TABLE {table}")
+        conn.commit()
+    finally:
+        conn.close()
+    GeoPackageStore(db).migrate()
+    rollups_match_a_recount(db)

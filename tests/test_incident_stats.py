@@ -167,7 +167,8 @@ def even_month(history: pd.DataFrame) -> tuple[str, str]:
     raise AssertionError("no month of the sample year has even counts of both durations")
 
 
-@pytest.mark.parametrize("period", ["whole year", "even counts", "empty", "nothing resolved", "one day"])
+@pytest.mark.parametrize("period", ["whole year", "even counts", "empty", "nothing resolved", "one day",
+                                    "ragged months", "from a month on", "until mid-month"])
 def test_every_figure_equals_pandas_at_the_edges(sample_db, history, period) -> None:
     since, until = {
         "whole year": (None, None),
@@ -175,6 +176,9 @@ def test_every_figure_equals_pandas_at_the_edges(sample_db, history, period) -> 
         "empty": ("2030-01-01", "2031-01-01"),
         "nothing resolved": ("2026-11-26T11:00:00Z", None),
         "one day": ("2026-03-15", "2026-03-16"),
+        "ragged months": ("2026-02-15T12:34:56Z", "2026-07-03T08:00:00Z"),
+        "from a month on": ("2026-09-01", None),
+        "until mid-month": (None, "2026-01-17"),
     }[period]
     frame = in_period(history, since, until)
     if period == "nothing resolved":

@@ -22,6 +22,7 @@ from typing import Any, Final, NamedTuple
 import shapely
 
 from gridmap.errors import Conflict
+from gridmap.store import incident_rollups
 from gridmap.store.base import IncidentQuery, IncidentTally
 
 IDEMPOTENCY_TTL: Final = timedelta(hours=24)
@@ -98,11 +99,12 @@ INDEXES: Final = {
     "incidents_status": "(status)",
     "incidents_community": "(community_code)",
     "incidents_assignee": "(assignee_code)",
-    "incidents_reported": "(reported_at)",
+    "incidents_period": f"(reported_at, {TALLY_KEYS}, {PLACE_KEYS})",  # and the ragged ends of a period
     "incidents_category": "(category, reported_at)",  # also the duplicate search at intake
     # Overdue: only the incidents still open, by due time (a few per cent of the table).
     "incidents_open_due": f"(due_at, status, reported_at) WHERE {OPEN_SQL}",
-    # Statistics over a period of reports: each walks one index in key order, reading no row.
+    # Statistics over any filter: each walks one index in key order, reading no row (a period of reports
+    # is mostly read from the monthly counts of ``incident_rollups``).
     "incidents_tally": f"({TALLY_KEYS}, reported_at)",  # and listings by category and status
     "incidents_places": f"({PLACE_KEYS}, reported_at)",  # and listings by grid
     "incidents_response_ms": f"({RESPONSE_MS}, reported_at)",
@@ -110,7 +112,7 @@ INDEXES: Final = {
 }
 """Every index of the incidents table, by name: what the listings, the overdue list and the
 statistics read instead of the table (tests check the plans with EXPLAIN QUERY PLAN)."""
-OBSOLETE_INDEXES: Final = ("incidents_grid",)  # incidents_places leads with the grid
+OBSOLETE_INDEXES: Final = ("incidents_grid", "incidents_reported")  # led by incidents_places, incidents_period
 """Indexes of earlier releases that another index now covers: dropped when a store is opened."""
 INCIDENT_REVISION_KEY: Final = "incident_revision"
 ANALYSIS_LIMIT: Final = 10_000
@@ -190,6 +192,7 @@ class IncidentTables:
             for statement in _DDL:
                 conn.execute(statement)
             _add_missing_event_columns(conn)
+            incident_rollups.prepare(conn)
             _analyze(conn)
             conn.execute(
                 "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "
@@ -345,15 +348,15 @@ class IncidentTables:
         return row[0]
 
     def incident_tally(self, query: IncidentQuery, *, now: str) -> IncidentTally:
-        """Every figure in one read transaction (one snapshot), from indexes only: two GROUP BY
-        walks, two half-walks for the medians and a look at the open incidents past due."""
+        """Every figure in one read transaction (one snapshot), reading no incident row: a period of
+        reports from the monthly counts and, for its ragged ends, an index; any other filter from two
+        GROUP BY walks over indexes. Medians from half-walks of the durations' indexes."""
         where, params = _where(query)
         with self._incident_conn() as conn, _snapshot(conn):
-            tally = [_Tally(*row) for row in conn.execute(
-                f"SELECT {TALLY_KEYS}, count(*) FROM incidents INDEXED BY incidents_tally {where} "
-                "GROUP BY 1, 2, 3, 4, 5", params)]
-            places = conn.execute(f"SELECT {PLACE_KEYS}, count(*) FROM incidents INDEXED BY incidents_places "
-                                  f"{where} GROUP BY 1, 2", params).fetchall()
+            if query == IncidentQuery(since=query.since, until=query.until):
+                tally, places = _tally_of_period(conn, query.since, query.until)
+            else:
+                tally, places = _tally_of_rows(conn, where, params, "incidents_tally", "incidents_places")
             overdue = conn.execute(f"SELECT count(*) FROM incidents INDEXED BY incidents_open_due "
                                    f"{_and(where, 'due_at < ?', OPEN_SQL)}", [*params, now]).fetchone()[0]
             accepted = sum(t.n for t in tally if t.answered)
@@ -459,6 +462,34 @@ class _Tally(NamedTuple):
     on_time: int | None
     rating: int | None
     n: int
+
+
+def _tally_of_rows(conn: sqlite3.Connection, where: str, params: list[Any], tally_index: str, places_index: str
+                   ) -> tuple[list[_Tally], list[tuple[Any, ...]]]:
+    """(tally groups, place groups) of the incidents ``where`` selects, each from one index."""
+    tally = [_Tally(*row) for row in conn.execute(
+        f"SELECT {TALLY_KEYS}, count(*) FROM incidents INDEXED BY {tally_index} {where} GROUP BY 1, 2, 3, 4, 5",
+        params)]
+    places = conn.execute(f"SELECT {PLACE_KEYS}, count(*) FROM incidents INDEXED BY {places_index} {where} "
+                          "GROUP BY 1, 2", params).fetchall()
+    return tally, places
+
+
+def _tally_of_period(conn: sqlite3.Connection, since: str | None, until: str | None
+                     ) -> tuple[list[_Tally], list[tuple[Any, ...]]]:
+    """Whole months from the rollups, ragged ends (under a month each) from ``incidents_period``."""
+    months, edges = incident_rollups.split_period(since, until)
+    tally: list[_Tally] = []
+    places: list[tuple[Any, ...]] = []
+    if months is not None:
+        month_tally, places = incident_rollups.read_months(conn, months)
+        tally = [_Tally(*row) for row in month_tally]
+    for start, end in edges:
+        where, params = _where(IncidentQuery(since=start, until=end))
+        more_tally, more_places = _tally_of_rows(conn, where, params, "incidents_period", "incidents_period")
+        tally += more_tally
+        places += more_places
+    return tally, places
 
 
 def _sum_by(rows: list[tuple[Any, ...]], position: int) -> dict[str | None, int]:
