@@ -36,9 +36,6 @@ def load_sample(store: Store, package: Path) -> None:
     history = package / "incidents.csv"
     count = 0
     if history.exists():
-        cache = CoverageCache.for_store(store)
-        coverage = load_or_build(store, cache)
+        coverage = load_or_build(store, CoverageCache.for_store(store))
         count = load_history(store, coverage, history)
-        if cache is not None:
-            cache.wait()  # the server about to start reads the file
     log.info("loaded the sample package %s (%s) and %d incidents", package, report.counts, count)

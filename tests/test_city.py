@@ -8,6 +8,7 @@ import re
 import shutil
 import stat
 import sys
+import urllib.request
 from pathlib import Path
 from types import ModuleType
 
@@ -290,6 +291,18 @@ def test_the_app_starts_from_the_cache(sample_db_copy: Path) -> None:
             assert (cache.builds, cache.loads) == expected
             assert client.get("/v1/lookup", params={"lon": 110.7693, "lat": 35.1425}).json()["covered"] is True
             cache.wait()
+
+
+@pytest.mark.slow
+def test_a_server_stopped_right_after_it_started_still_leaves_its_cache(city_db_copy: Path) -> None:
+    from servers import serving
+
+    revision = GeoPackageStore(city_db_copy).revision()
+    cache_path(city_db_copy, revision).unlink()
+    with serving(city_db_copy) as base:  # built at start, written in the background (~1 s for 3 towns)
+        assert urllib.request.urlopen(f"{base}/health", timeout=10).status == 200
+    assert cache_path(city_db_copy, revision).exists()  # SIGTERM: the server finished writing first
+    assert start(city_db_copy).cache.loads == 1
 
 
 # ------------------------------------------------------------------------------------ history in batches

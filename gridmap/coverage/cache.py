@@ -162,7 +162,7 @@ class CoverageCache:
         return path
 
     def save_later(self, coverage: Coverage) -> None:
-        """``save`` in a background thread: a server answers as soon as its Coverage is built, and the
+        """``save`` in a background thread: a running server answers from a new Coverage at once, and the
         file (a quarter of a gigabyte at 100 towns, ~15 s to write) follows."""
         self._writer = threading.Thread(target=self.save, args=(coverage,), kwargs={"built_at": time.time()},
                                         name="coverage-cache", daemon=True)
@@ -226,9 +226,13 @@ def _unpickle(f: BinaryIO) -> object:
         return pickle.load(f)
 
 
-def load_or_build(store: Store, cache: CoverageCache | None) -> Coverage:
-    """The store's Coverage: from the cache when it holds this revision, else built (and cached, in the
-    background: ``cache.wait()`` for the file).
+def load_or_build(store: Store, cache: CoverageCache | None, *, background: bool = False) -> Coverage:
+    """The store's Coverage: from the cache when it holds this revision, else built and cached.
+
+    ``background``: the file is written by a thread while the caller goes on (``cache.wait()`` for it) —
+    for a server that is already answering; at start-up it is written before returning, because a
+    server stopped soon after would otherwise die mid-write (uvicorn re-raises SIGTERM once it has shut
+    down, and a signal does not wait for threads).
 
     The revision is read before and after the layers: if an import landed in between, the Coverage
     is built but not cached (its layers may not be the revision's; the next revision check rebuilds).
@@ -248,5 +252,8 @@ def load_or_build(store: Store, cache: CoverageCache | None) -> Coverage:
     if cache is not None:
         cache.builds += 1
         if revision is not None and store.revision() == revision:
-            cache.save_later(coverage)
+            if background:
+                cache.save_later(coverage)
+            else:
+                cache.save(coverage)
     return coverage

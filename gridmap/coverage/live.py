@@ -26,11 +26,12 @@ class LiveCoverage:
         self.cache = CoverageCache.for_store(store) if cache else None
         self._lock = threading.Lock()
         self._checked_at = 0.0
-        self._coverage = self._build()
+        self._coverage = self._build(background=False)
 
-    def _build(self) -> Coverage:
+    def _build(self, *, background: bool = True) -> Coverage:
+        """At start the cache file is written before serving; later (a running server) in the background."""
         self._checked_at = time.monotonic()
-        return load_or_build(self.store, self.cache)
+        return load_or_build(self.store, self.cache, background=background)
 
     def get(self) -> Coverage:
         if time.monotonic() - self._checked_at < self.check_interval:

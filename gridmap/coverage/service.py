@@ -115,9 +115,18 @@ class Coverage:
             """A point inside each building's footprint: where an address that names it is located."""
             self.building_grid = self.locate_grids(self.building_xy[:, 0], self.building_xy[:, 1])
             """Grid code of each building, by that point (the rule import checks)."""
-            self.building_position = {code: i for i, code in enumerate(self.buildings["code"])}
+            self.building_position = self._building_positions()
         self._units_cache: dict[tuple[str, ...], tuple[list[tuple], NDArray, NDArray, cKDTree | None]] = {}
         self._service_areas: dict[float, Any] = {}
+
+    def _building_positions(self) -> dict[str, int]:
+        """Code → row of each building: the address library's own table when it was built from these very
+        buildings (in ``from_layers`` it is; checked, as a Coverage can be given any library), else a new one."""
+        codes = self.buildings["code"].tolist()
+        library = self.matcher.lib if self.matcher is not None else None
+        if library is not None and [r.code for r in library.records] == codes:
+            return library.by_code
+        return {code: i for i, code in enumerate(codes)}
 
     @contextmanager
     def _step(self, name: str) -> Iterator[None]:
