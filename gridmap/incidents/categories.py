@@ -92,6 +92,20 @@ def get_category(code: str) -> Category:
         raise InvalidInput(f"未知的事件类别 {code!r}；可用类别见 GET /v1/categories") from None
 
 
+def expand_categories(codes: list[str] | tuple[str, ...] | None) -> list[str]:
+    """Leaf codes for filter values that name leaves or whole groups; an unknown code is a 422."""
+    leaves: list[str] = []
+    for c in codes or ():
+        if c in CATEGORIES:
+            leaves.append(c)
+        else:
+            group = [code for code, cat in CATEGORIES.items() if cat.group == c]
+            if not group:
+                raise InvalidInput(f"未知类别 {c!r}")
+            leaves += group
+    return leaves
+
+
 def category_tree() -> list[dict]:
     return [
         {

@@ -9,8 +9,6 @@ from pydantic import BaseModel, Field, model_validator
 Source = Literal["居民上报", "居民来电", "12345热线", "网格员巡查", "网上", "Open311"]
 PUBLIC_SOURCE = "居民上报"
 """The channel of a resident's own report (the public intake); Open311 reports say "Open311"."""
-STAFF_SOURCES = ("居民来电", "12345热线", "网上")
-"""Channels that only staff record (a call taken by the dispatch centre, the hotline's work orders)."""
 Priority = Literal["normal", "urgent"]
 
 MAX_DESCRIPTION = 4000

@@ -26,9 +26,9 @@ from gridmap.coverage.service import Coverage, check_point
 from gridmap.errors import (Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired,
                             Unauthorized)
 from gridmap.geo import WGS84
-from gridmap.incidents.categories import CATEGORIES, get_category
-from gridmap.incidents.models import PUBLIC_SOURCE, STAFF_SOURCES, IncidentCreate, TransitionRequest
-from gridmap.incidents.workflow import DONE, FINAL, STATUS_LABELS, TRANSITIONS
+from gridmap.incidents.categories import CATEGORIES, expand_categories, get_category
+from gridmap.incidents.models import PUBLIC_SOURCE, IncidentCreate, TransitionRequest
+from gridmap.incidents.workflow import DONE, FINAL, STATUS_LABELS, TRANSITIONS, check_statuses
 from gridmap.store.base import IncidentQuery, Store
 
 EDGE_FLAG_M = 30.0
@@ -285,18 +285,8 @@ def build_query(*, coverage: Coverage, actor: Actor, status: list[str] | None = 
                 until: str | None = None, bbox: str | None = None, now: datetime | None = None) -> IncidentQuery:
     """Filters from query parameters, limited to what the actor may read (``gridmap.access.scope_of``)."""
     scope = access.scope_of(actor, coverage)
-    for s in status or []:
-        if s not in STATUS_LABELS:
-            raise InvalidInput(f"未知状态 {s!r}（可选：{', '.join(STATUS_LABELS)}）")
-    categories: list[str] = []
-    for c in category or []:
-        if c in CATEGORIES:
-            categories.append(c)
-        else:
-            group = [code for code, cat in CATEGORIES.items() if cat.group == c]
-            if not group:
-                raise InvalidInput(f"未知类别 {c!r}")
-            categories += group
+    check_statuses(status)
+    categories = expand_categories(category)
     box = None
     if bbox:
         try:

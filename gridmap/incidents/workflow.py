@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from gridmap.errors import InvalidInput
+
 STATUS_LABELS: Final = {
     "reported": "上报",
     "accepted": "受理",
@@ -24,6 +26,13 @@ STATUS_LABELS: Final = {
 FINAL: Final = frozenset({"closed", "cancelled"})
 DONE: Final = frozenset({"resolved", "verified", "closed", "cancelled"})
 """Statuses in which the incident no longer runs against its time limit."""
+
+def check_statuses(statuses: list[str] | tuple[str, ...] | None) -> None:
+    """Filter values must be statuses of this table (422 naming the valid ones)."""
+    for s in statuses or ():
+        if s not in STATUS_LABELS:
+            raise InvalidInput(f"未知状态 {s!r}（可选：{', '.join(STATUS_LABELS)}）")
+
 
 STAFF: Final = frozenset({"admin", "dispatcher"})
 HANDLERS: Final = frozenset({"admin", "dispatcher", "worker"})

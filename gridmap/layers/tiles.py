@@ -39,8 +39,8 @@ from numpy.typing import NDArray
 
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.geo import wgs84_to_gcj02
-from gridmap.incidents.categories import CATEGORIES
-from gridmap.incidents.workflow import DONE, STATUS_LABELS
+from gridmap.incidents.categories import expand_categories
+from gridmap.incidents.workflow import DONE, check_statuses
 
 LAYERS: Final = ("grids", "buildings", "stations", "incidents")
 View = Literal["wgs84", "gcj02"]
@@ -130,18 +130,8 @@ class IncidentFilters:
     @classmethod
     def parse(cls, *, status: Sequence[str] | None = None, category: Sequence[str] | None = None,
               since: str | None = None, until: str | None = None) -> IncidentFilters:
-        for s in status or ():
-            if s not in STATUS_LABELS:
-                raise InvalidInput(f"未知状态 {s!r}（可选：{', '.join(STATUS_LABELS)}）")
-        leaves: list[str] = []
-        for c in category or ():
-            if c in CATEGORIES:
-                leaves.append(c)
-            else:
-                group = [code for code, cat in CATEGORIES.items() if cat.group == c]
-                if not group:
-                    raise InvalidInput(f"未知类别 {c!r}")
-                leaves += group
+        check_statuses(status)
+        leaves = expand_categories(category)
         return cls(tuple(sorted(set(status or ()))), tuple(sorted(set(leaves))), _time(since, "since"),
                    _time(until, "until"))
 
