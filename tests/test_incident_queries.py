@@ -232,10 +232,10 @@ def api(sample_db: Path, tmp_path: Path) -> Iterator[TestClient]:
 @needs_assets
 def test_a_cached_map_page_reads_no_incident_and_any_transition_rebuilds_it(api: TestClient) -> None:
     state = api.app.state
-    first = api.get("/maps/dispatcher")
+    first = api.get("/maps/dispatcher?mode=embedded")
     assert first.status_code == 200
     read, misses, hits = state.store.incident_rows_read, state.map_cache.misses, state.map_cache.hits
-    again = api.get("/maps/dispatcher")
+    again = api.get("/maps/dispatcher?mode=embedded")
     assert again.text == first.text and state.map_cache.hits == hits + 1
     assert state.store.incident_rows_read == read and state.map_cache.misses == misses  # nothing loaded
 
@@ -244,7 +244,7 @@ def test_a_cached_map_page_reads_no_incident_and_any_transition_rebuilds_it(api:
                      headers={"If-Match": f'"{incident["version"]}"'})
     assert moved.status_code == 200, moved.text
     read = state.store.incident_rows_read
-    rebuilt = api.get("/maps/dispatcher")
+    rebuilt = api.get("/maps/dispatcher?mode=embedded")
     assert state.map_cache.misses == misses + 1 and state.store.incident_rows_read > read
     assert rebuilt.headers["etag"] != first.headers["etag"]
 

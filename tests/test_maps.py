@@ -195,13 +195,13 @@ def test_pages_are_cached_and_rebuilt_when_incidents_change(sample_db, coverage,
     app = create_app(settings)
     with TestClient(app, headers=ADMIN) as c:
         app.state.map_incidents = lambda store, coverage: current["frame"]
-        first = c.get("/maps/dispatcher")
+        first = c.get("/maps/dispatcher?mode=embedded")
         assert "（100 件）" in first.text
-        assert c.get("/maps/dispatcher", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+        assert c.get("/maps/dispatcher?mode=embedded", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
         hits = app.state.map_cache.hits
-        assert c.get("/maps/dispatcher").text == first.text and app.state.map_cache.hits == hits + 1
+        assert c.get("/maps/dispatcher?mode=embedded").text == first.text and app.state.map_cache.hits == hits + 1
         current["frame"] = incidents.iloc[:200]
-        second = c.get("/maps/dispatcher")
+        second = c.get("/maps/dispatcher?mode=embedded")
         assert second.headers["etag"] != first.headers["etag"] and "（200 件）" in second.text
 
 

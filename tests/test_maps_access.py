@@ -213,10 +213,10 @@ def test_no_map_page_carries_reporter_data_or_descriptions(app, cast, tokens, pl
 
 
 def test_the_dispatcher_sees_every_incident_and_the_planner_none_in_person(app, tokens, planted):
-    rows = incident_rows(TestClient(app).get("/maps/dispatcher", headers=bearer(tokens["dispatcher"])).text)
+    rows = incident_rows(TestClient(app).get("/maps/dispatcher?mode=embedded", headers=bearer(tokens["dispatcher"])).text)
     ids = {int(r["id"]) for r in rows}
     assert ids == set(stored(app)) and planted["sensitive"] in ids
-    planner = TestClient(app).get("/maps/planner", headers=bearer(tokens["planner"])).text
+    planner = TestClient(app).get("/maps/planner?mode=embedded", headers=bearer(tokens["planner"])).text
     for row in incident_rows(planner):  # the planner map draws no incident points today; if it ever does:
         assert not row.get("assignee_name")
 

@@ -88,7 +88,7 @@ def _click_point(grid: shapely.Geometry, avoid: list[shapely.Geometry]) -> tuple
 def test_dispatcher_map_offline_click_search_and_amap(server, offline, sample_layers):
     page = offline()
     page.sign_in(server, ADMIN_TOKEN)
-    seconds = page.open(f"{server}/maps/dispatcher")
+    seconds = page.open(f"{server}/maps/dispatcher?mode=embedded")  # the page the CLI exports, served
     p = page.page
     overlays = page.overlays()
     for expected in ("行政区划", "网格", "派出所辖区", "楼栋（放大到 16 级显示）", "党群服务站（77 个）", "事件热力图"):
@@ -188,16 +188,25 @@ def test_worker_map_on_a_phone(server, offline, sample_layers):
 
 
 def test_planner_map(server, offline):
+    """The light planner page: buildings by distance, the uncovered ones, stations and rings come from tiles."""
     page = offline()
     page.sign_in(server, ADMIN_TOKEN)
     page.open(f"{server}/maps/planner")
     p = page.page
     overlays = page.overlays()
     assert "楼栋：到最近服务站的直线距离" in overlays and "党群服务站服务半径 300/500/1000 米" in overlays
-    assert any(o.startswith("未覆盖住户") for o in overlays)
+    uncovered = next(o for o in overlays if o.startswith("未覆盖住户"))
     assert p.locator(".leaflet-control-measure").count() == 1
     assert "楼栋到最近服务站距离" in p.locator(".gm-legend").inner_text()
-    assert _drawn_features(p, "党群服务站服务半径 300/500/1000 米") == 77 * 3
+    p.evaluate("window.gridmap.map.setView([35.1425, 110.7693], 15, {animate: false}); 0")
+    p.wait_for_timeout(50)
+    p.wait_for_function("window.gridmap.tiles.settled()", timeout=20_000)
+    assert p.evaluate("window.gridmap.tiles.visible('coverage').features") > 0
+    stations = p.evaluate("window.gridmap.tiles.visible('stations').features")
+    assert 0 < stations and _drawn_features(p, "党群服务站服务半径 300/500/1000 米") == stations * 3
+    # the uncovered buildings drawn are those beyond the radius (the card's count, when all are in view)
+    shown = p.evaluate("window.gridmap.tiles.visible('uncovered').features")
+    assert 0 < shown <= int(uncovered.split("（")[1].split(" 栋")[0])
     page.shot("planner")
     page.check_offline()
 

@@ -129,9 +129,12 @@ def sample_tiles(bounds: np.ndarray, z: int, step: int) -> list[tuple[int, int, 
 @pytest.mark.parametrize(("layer", "z", "step"), [
     ("grids", 12, 1), ("grids", 14, 3), ("grids", 16, 23),
     ("stations", 14, 2), ("buildings", 16, 17), ("buildings", 17, 61),
+    ("regions", 11, 1), ("regions", 14, 2), ("precincts", 13, 1), ("units", 14, 1), ("coverage", 15, 3),
 ])
 def test_a_tile_holds_exactly_the_features_that_intersect_it(client, coverage, headers, layer, z, step):
-    frame = {"grids": coverage.grids, "stations": coverage.stations, "buildings": coverage.buildings}[layer]
+    frame = {"grids": coverage.grids, "stations": coverage.stations, "buildings": coverage.buildings,
+             "regions": coverage.regions, "precincts": coverage.precincts, "units": coverage.units,
+             "coverage": coverage.buildings}[layer]
     checked = 0
     for tile in sample_tiles(coverage.grids.total_bounds, z, step):
         expected = set(frame.loc[frame.intersects(tile_box(*tile)), "code"])
@@ -240,11 +243,35 @@ def test_public_tiles_only_public_categories_rounded(client, incidents, headers)
             assert abs((lon / 0.001) % 1 - 0.5) < 0.02 and abs((lat / 0.001) % 1 - 0.5) < 0.02
 
 
-def test_buildings_need_a_sign_in(client, coverage, headers):
+@pytest.mark.parametrize("layer", ["buildings", "precincts", "units", "coverage"])
+def test_internal_layers_need_a_sign_in(client, coverage, headers, layer):
     tile = "/".join(map(str, tile_of(*coverage.building_xy[0], 16)))
-    assert client.get(f"/tiles/buildings/{tile}.pbf").status_code == 401
-    assert client.get(f"/tiles/buildings/{tile}.pbf", headers=headers["planner"]).status_code == 200
+    assert client.get(f"/tiles/{layer}/{tile}.pbf").status_code == 401
+    assert client.get(f"/tiles/{layer}/{tile}.pbf", headers=headers["planner"]).status_code == 200
     assert client.get(f"/tiles/grids/{tile}.pbf").status_code == 200
+    assert client.get(f"/tiles/regions/{tile}.pbf").status_code == 200
+
+
+def test_coverage_tiles_carry_the_distance_to_the_nearest_station(client, coverage, headers):
+    """The planner's buildings: straight-line distance in metres to the nearest station, computed here with
+    geopandas in the local metric CRS, and the station's name; nothing below the coverage zoom."""
+    metric = coverage.crs
+    stations = coverage.stations.to_crs(metric)
+    points = gpd.GeoSeries(gpd.points_from_xy(coverage.building_xy[:, 0], coverage.building_xy[:, 1]),
+                           crs="EPSG:4326").to_crs(metric)
+    tile = tile_of(*coverage.building_xy[0], 16)
+    got = features(client.get(f"/tiles/coverage/{'/'.join(map(str, tile))}.pbf", headers=headers["planner"]),
+                   "coverage")
+    assert got
+    position = {c: i for i, c in enumerate(coverage.buildings["code"])}
+    for f in got:
+        i = position[f["properties"]["code"]]
+        distances = stations.distance(points.iloc[i])
+        assert f["properties"]["distance_m"] == pytest.approx(distances.min(), abs=0.51)
+        assert f["properties"]["station"] == stations["name"].iloc[int(np.argmin(distances.to_numpy()))]
+    low = tile_of(*coverage.building_xy[0], 13)
+    assert features(client.get(f"/tiles/coverage/{'/'.join(map(str, low))}.pbf", headers=headers["planner"]),
+                    "coverage") == []
 
 
 # GCJ-02 ------------------------------------------------------------------------------------------------

@@ -10,6 +10,12 @@ that zoom and encoded with ``mapbox-vector-tile``. Layers:
 - ``buildings``: footprints from ``BUILDINGS_MIN_ZOOM`` on; an empty tile below (half a million
   footprints at city scale are unreadable, and unaffordable, at a county's zoom);
 - ``stations``: points;
+- ``regions``: county, town and community outlines (``level``), for the region outlines;
+- ``precincts``: police precincts (派出所辖区) with name and phone;
+- ``units``: co-building units (驻区单位/共建单位) as points with their category and resources;
+- ``coverage``: the planner's buildings with the straight-line distance to the nearest station (and the
+  nearest station's name), from ``COVERAGE_MIN_ZOOM`` on; with a scenario's proposed sites counted as stations
+  when the caller names one (``distance_targets``);
 - ``incidents``: below ``POINTS_MIN_ZOOM`` one point per ``CLUSTER_CELLS``² cell of the tile with
   the number of incidents in it (each incident counted in exactly one tile: half-open tile cells,
   so the counts of all tiles of a zoom add up to the total); from ``POINTS_MIN_ZOOM`` on, one point
@@ -42,7 +48,7 @@ from gridmap.geo import wgs84_to_gcj02
 from gridmap.incidents.categories import expand_categories
 from gridmap.incidents.workflow import DONE, check_statuses
 
-LAYERS: Final = ("grids", "buildings", "stations", "incidents")
+LAYERS: Final = ("grids", "buildings", "stations", "incidents", "regions", "precincts", "units", "coverage")
 View = Literal["wgs84", "gcj02"]
 
 EXTENT: Final = 4096
@@ -55,6 +61,8 @@ SIMPLIFY_PX: Final = 0.5
 MAX_ZOOM: Final = 22
 BUILDINGS_MIN_ZOOM: Final = 16
 """Footprints from street zoom on, as the dispatcher page drew them before."""
+COVERAGE_MIN_ZOOM: Final = 14
+"""The planner's buildings (distance to the nearest station) from this zoom: a town's worth per tile."""
 POINTS_MIN_ZOOM: Final = 15
 """Incidents one by one from this zoom; below, clustered on the server."""
 CLUSTER_CELLS: Final = 4
@@ -370,7 +378,7 @@ class TileLayers:
 
     def __init__(self, coverage: Any) -> None:
         self.coverage = coverage
-        self._indexes: dict[tuple[str, View], FeatureIndex] = {}
+        self._indexes: dict[tuple, FeatureIndex] = {}
         self._lock = threading.Lock()
 
     def index(self, layer: str, view: View) -> FeatureIndex:
@@ -403,7 +411,72 @@ class TileLayers:
                       "community": cov.region_name(r["community_code"]) if r.get("community_code") else ""}
                      for r in s.drop(columns="geometry").to_dict("records")]
             return FeatureIndex.of(s.geometry.values, props, view)
+        if layer == "regions":
+            r = cov.regions
+            level_names = {"county": "县（区）", "town": "乡镇（街道）", "community": "社区（村）"}
+            props = [{"code": c, "name": n, "level": lv, "level_name": level_names.get(lv, lv)}
+                     for c, n, lv in zip(r["code"], r["name"], r["level"])]
+            return FeatureIndex.of(r.geometry.values, props, view)
+        if layer == "precincts":
+            p = getattr(cov, "precincts", None)
+            if p is None or not len(p):
+                return FeatureIndex.of(np.empty(0, dtype=object), [], view)
+            props = [{"code": r.get("code"), "name": r.get("name"), "phone": r.get("phone")}
+                     for r in p.drop(columns="geometry").to_dict("records")]
+            return FeatureIndex.of(p.geometry.values, props, view)
+        if layer == "units":
+            u = getattr(cov, "units", None)
+            if u is None or not len(u):
+                return FeatureIndex.of(np.empty(0, dtype=object), [], view)
+            props = [{"code": r.get("code"), "name": r.get("name"), "category": r.get("category"),
+                      "resources": "、".join(x.strip() for x in str(r.get("resources") or "").split(";") if x.strip())}
+                     for r in u.drop(columns="geometry").to_dict("records")]
+            return FeatureIndex.of(u.geometry.values, props, view)
         raise NotFound(f"未知图层 {layer!r}（可选：{'、'.join(LAYERS)}）")
+
+    def coverage_index(self, view: View, key: Hashable, extra: gpd.GeoDataFrame | None) -> FeatureIndex:
+        """Buildings with the distance (metres) to the nearest station, or to the nearest of the stations and
+        ``extra`` (a scenario's proposed sites, keyed by ``key``); the footprints' STRtree is shared."""
+        with self._lock:
+            found = self._indexes.get(("coverage", view, key))
+            if found is not None:
+                return found
+        buildings = self.index("buildings", view)
+        distance, names = distance_targets(self.coverage, extra)
+        props = [{**p, "distance_m": int(round(d)) if math.isfinite(d) else None, "station": s}
+                 for p, d, s in zip(buildings.properties, distance.tolist(), names)]
+        found = FeatureIndex(buildings.geoms, buildings.tree, props)
+        with self._lock:
+            kept = [k for k in self._indexes if k[0] == "coverage"]
+            for old in kept[: max(0, len(kept) - MAX_VIEWS + 1)]:  # a few scenarios at a time
+                del self._indexes[old]
+            self._indexes[("coverage", view, key)] = found
+        return found
+
+
+def distance_targets(coverage: Any, extra: gpd.GeoDataFrame | None = None) -> tuple[NDArray, list[str]]:
+    """Straight-line distance (metres, the coverage's metric CRS) from every building to the nearest station
+    (and proposed site in ``extra``), and that station's name: a k-d tree, so a city's buildings take a second."""
+    from scipy.spatial import cKDTree
+
+    stations = coverage.stations
+    lon = list(shapely.get_x(stations.geometry.values)) if len(stations) else []
+    lat = list(shapely.get_y(stations.geometry.values)) if len(stations) else []
+    names = list(stations["name"].astype(str)) if len(stations) else []
+    if extra is not None and len(extra):
+        points = extra.geometry.values
+        lon += list(shapely.get_x(points))
+        lat += list(shapely.get_y(points))
+        names += (list(extra["name"].astype(str)) if "name" in extra
+                  else [f"规划站点 {i + 1}" for i in range(len(extra))])
+    n = len(coverage.building_xy)
+    if not names:
+        return np.full(n, np.inf), [""] * n
+    tx, ty = coverage.to_metric(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    bx, by = coverage.to_metric(coverage.building_xy[:, 0], coverage.building_xy[:, 1])
+    distance, nearest = cKDTree(np.column_stack([tx, ty])).query(np.column_stack([bx, by]))
+    table = np.asarray(names, dtype=object)
+    return np.asarray(distance, dtype=float), table[nearest].tolist()
 
 
 class TileService:
@@ -460,3 +533,10 @@ class TileService:
         if layer == "buildings" and z < BUILDINGS_MIN_ZOOM:
             return _encode("buildings", [], [], mercator_bounds(z, x, y))
         return shapes_tile(layers.index(layer, view), layer, z, x, y)
+
+    def coverage_tile(self, layers: TileLayers, view: View, key: Hashable, extra: gpd.GeoDataFrame | None,
+                      z: int, x: int, y: int) -> bytes:
+        """The planner's buildings with their distance to the nearest station (or proposed site)."""
+        if z < COVERAGE_MIN_ZOOM:
+            return _encode("coverage", [], [], mercator_bounds(z, x, y))
+        return shapes_tile(layers.coverage_index(view, key, extra), "coverage", z, x, y)

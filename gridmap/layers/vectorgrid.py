@@ -1,5 +1,5 @@
-"""The tiled layers of a light map page: grids, buildings, stations and incidents drawn by Leaflet.VectorGrid
-from ``/tiles/{layer}/{z}/{x}/{y}.pbf`` (what each tile holds: ``gridmap.layers.tiles``).
+"""The tiled layers of the light map pages (dispatcher, planner) drawn by Leaflet.VectorGrid from
+``/tiles/{layer}/{z}/{x}/{y}.pbf`` (what each tile holds: ``gridmap.layers.tiles``).
 
 The page carries no features: only layer names, styles, legends and the filter panel. Each pan or zoom
 fetches the tiles in view; the server simplifies, clusters, filters and shifts to GCJ-02.
@@ -17,7 +17,7 @@ from gridmap.incidents.categories import CATEGORIES
 from gridmap.layers.base import Call, Overlay, Ref, legend_section
 from gridmap.layers.grids import OPEN_COLOURS, OVERDUE_COLOURS, _items
 from gridmap.layers.incidents import OPEN_STATUSES, STATUSES
-from gridmap.layers.tiles import BUILDINGS_MIN_ZOOM, POINTS_MIN_ZOOM
+from gridmap.layers.tiles import BUILDINGS_MIN_ZOOM, COVERAGE_MIN_ZOOM, POINTS_MIN_ZOOM
 
 OPEN_BREAKS: Final = [1, 3, 6, 10]
 OVERDUE_BREAKS: Final = [1, 2, 4, 8]
@@ -25,14 +25,19 @@ OVERDUE_BREAKS: Final = [1, 2, 4, 8]
 MAX_NATIVE_ZOOM: Final = 19
 """Tiles are asked for up to this zoom; beyond, the last tiles are scaled."""
 
-NAMES: Final = {"grids": "网格", "buildings": f"楼栋（放大到 {BUILDINGS_MIN_ZOOM} 级显示）", "stations": "党群服务站",
-                "incidents": "事件"}
+NAMES: Final = {"regions": "行政区划", "grids": "网格", "precincts": "派出所辖区",
+                "buildings": f"楼栋（放大到 {BUILDINGS_MIN_ZOOM} 级显示）", "stations": "党群服务站",
+                "units": "共建单位（驻区单位）", "incidents": "事件", "heat": "事件热力图"}
+DISTANCE_CLASSES: Final = [("#1a9850", "≤ 300 米"), ("#a6d96a", "300–500 米"), ("#fdae61", "500–1000 米"),
+                           ("#d73027", "> 1000 米")]
+REGION_ITEMS: Final = [("#5b2c6f", "县界", "line"), ("#7d3c98", "乡镇界", "line"), ("#1f618d", "社区界", "line")]
 
 
 class VectorGridAssets(JSCSSMixin, MacroElement):
     """Loads Leaflet.VectorGrid and gridmap's tiled-layer runtime (through the local asset table)."""
 
-    default_js = [("vectorgrid_js", "vectorgrid"), ("gridmap_tiles_js", "gridmap:gridmap-tiles.js")]
+    default_js = [("vectorgrid_js", "vectorgrid"), ("leaflet-heat.js", "heat"),
+                  ("gridmap_tiles_js", "gridmap:gridmap-tiles.js")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,37 +53,82 @@ def _measures() -> dict[str, dict[str, Any]]:
     return out
 
 
+def _options(base: str, now: str | None, layers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"base": base, "now": now, "max_native_zoom": MAX_NATIVE_ZOOM, "points_min_zoom": POINTS_MIN_ZOOM,
+            "layers": layers, **extra}
+
+
+def _call(groups: list[folium.FeatureGroup], options: dict[str, Any]) -> Call:
+    groups[0].add_child(VectorGridAssets())
+    return Call("tiles", options, *[Ref(g) for g in groups], assign="gm_tiles")
+
+
 def tiled_layers(*, base: str = "/tiles", now: str | None = None, only_open: bool = True) -> list[Overlay]:
-    """The four overlays (layer-control entries) and the one call that fills them with vector tiles."""
-    groups = {layer: folium.FeatureGroup(name=name, show=True) for layer, name in NAMES.items()}
-    groups["grids"].add_child(VectorGridAssets())
+    """The dispatcher's overlays (layer-control entries) and the one call that fills them with vector tiles:
+    region outlines, grids, precincts, buildings, stations, co-building units, incidents (clusters with their
+    numbers below the points zoom, overdue rings) and a heat map of the incidents in view."""
+    order = ["regions", "grids", "precincts", "buildings", "stations", "units", "incidents"]
+    shown = {"precincts": False, "units": False}
+    groups = {layer: folium.FeatureGroup(name=NAMES[layer], show=shown.get(layer, True)) for layer in order}
+    heat = folium.FeatureGroup(name=NAMES["heat"], show=False)
     measures = _measures()
     groups_of_categories = sorted({(c.group, c.group_name) for c in CATEGORIES.values()})
-    options = {
-        "base": base,
-        "now": now,
-        "max_native_zoom": MAX_NATIVE_ZOOM,
-        "min_zoom": {"buildings": BUILDINGS_MIN_ZOOM},
-        "points_min_zoom": POINTS_MIN_ZOOM,
-        "choropleth": {"initial": "open", "measures": measures},
-        "statuses": {k: {"label": label, "color": colour, "open": open_} for k, (label, colour, open_) in STATUSES.items()},
-        "open_statuses": sorted(OPEN_STATUSES),
-        "default_status": sorted(OPEN_STATUSES) if only_open else [],
-        "default_status_choice": "@open" if only_open else "",
-        "groups": [list(g) for g in groups_of_categories],
-    }
-    call = Call("tiles", Ref(groups["grids"]), Ref(groups["buildings"]), Ref(groups["stations"]),
-                Ref(groups["incidents"]), options, assign="gm_tiles")
+    specs = [{"id": layer} for layer in order]
+    specs[0]["interactive"] = False  # outlines: clicks go to the grids under them
+    specs[order.index("buildings")]["min_zoom"] = BUILDINGS_MIN_ZOOM
+    options = _options(
+        base, now, specs,
+        derived={"heat": len(order)},
+        choropleth={"initial": "open", "measures": measures},
+        filters=True,
+        statuses={k: {"label": label, "color": colour, "open": open_} for k, (label, colour, open_) in STATUSES.items()},
+        open_statuses=sorted(OPEN_STATUSES),
+        default_status=sorted(OPEN_STATUSES) if only_open else [],
+        default_status_choice="@open" if only_open else "",
+        groups=[list(g) for g in groups_of_categories],
+    )
+    call = _call([*(groups[k] for k in order), heat], options)
     first = measures["open"]
     status_items = [(colour, label, "dot") for label, colour, _ in STATUSES.values()]
     return [
+        Overlay(groups["regions"], [legend_section("regions", "行政区划", REGION_ITEMS)]),
         Overlay(groups["grids"], [legend_section("grids", first["legend"], first["items"])]),
+        Overlay(groups["precincts"], [legend_section("precincts", "派出所辖区", [("#1a5276", "派出所辖区界", "line")])]),
         Overlay(groups["buildings"], [legend_section("buildings", NAMES["buildings"],
                                                      [("#8c6d46", "楼栋（点击查看户数）")])]),
         Overlay(groups["stations"], [legend_section("stations", "党群服务站", [("#c0392b", "党群服务站", "dot")])]),
+        Overlay(groups["units"], [legend_section("units", "共建单位", [("#16a085", "共建单位（可提供资源）", "dot")])]),
         Overlay(groups["incidents"], [
             legend_section("incident-status", "事件状态（红圈：超期）", status_items),
-            legend_section("incident-clusters", f"事件聚合（{POINTS_MIN_ZOOM} 级以下，圆越大件数越多）",
+            legend_section("incident-clusters", f"事件聚合（{POINTS_MIN_ZOOM} 级以下，数字为件数）",
                            [("#c0392b", "含超期", "dot"), ("#e67e22", "含未办结", "dot"), ("#7f8c8d", "均已办结", "dot")]),
-        ], [call]),
+        ], [call], [heat]),
+    ]
+
+
+def planner_layers(*, base: str = "/tiles", radius_m: float, rings: tuple[int, ...], ring_colours: dict[int, str],
+                   scenario: int | None = None, after: str = "", uncovered_name: str) -> list[Overlay]:
+    """The planner's overlays, all by viewport: region outlines, buildings coloured by the straight-line distance
+    to the nearest station (with the scenario's sites when one is named), the buildings beyond ``radius_m``,
+    stations and their service rings."""
+    names = {"regions": "行政区划", "coverage": f"楼栋：到最近服务站的直线距离{after}",
+             "uncovered": uncovered_name, "stations": "党群服务站"}
+    order = ["regions", "coverage", "uncovered", "stations"]
+    groups = {k: folium.FeatureGroup(name=names[k], show=True) for k in order}
+    ring_group = folium.FeatureGroup(name=f"党群服务站服务半径 {'/'.join(map(str, rings))} 米", show=True)
+    specs = [{"id": "regions", "interactive": False}, {"id": "coverage", "min_zoom": COVERAGE_MIN_ZOOM},
+             {"id": "uncovered", "source": "coverage", "min_zoom": COVERAGE_MIN_ZOOM}, {"id": "stations"}]
+    options = _options(base, None, specs, derived={"rings": len(order)}, radius_m=radius_m, scenario=scenario,
+                       rings=[[r, ring_colours.get(r, "#555")] for r in rings])
+    call = _call([*(groups[k] for k in order), ring_group], options)
+    return [
+        Overlay(groups["regions"], [legend_section("regions", "行政区划", REGION_ITEMS)]),
+        Overlay(groups["coverage"], [legend_section(
+            "coverage", f"楼栋到最近服务站距离{after}（放大到 {COVERAGE_MIN_ZOOM} 级显示）", DISTANCE_CLASSES)]),
+        Overlay(groups["uncovered"], [legend_section("uncovered", f"服务半径 {radius_m:g} 米外的楼栋",
+                                                     [("#c0392b", "未覆盖楼栋")])]),
+        Overlay(groups["stations"], [legend_section(
+            "stations", "党群服务站", [("#c0392b", "党群服务站", "dot"),
+                                   *[(ring_colours.get(r, "#555"), f"服务半径 {r} 米", "ring") for r in rings]])],
+                [call], [ring_group]),
     ]

@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 
 from gridmap.access import incidents_for_map
 from gridmap.auth import ANONYMOUS
@@ -28,9 +29,10 @@ from gridmap.layers.grids import grids_layer
 from gridmap.layers.incidents import incidents_layer
 from gridmap.layers.precincts import precincts_layer
 from gridmap.layers.regions import regions_layer
-from gridmap.layers.stations import RINGS, stations_layer
+from gridmap.layers.stations import RING_COLOURS, RINGS, stations_layer
+from gridmap.layers.tiles import COVERAGE_MIN_ZOOM, distance_targets
 from gridmap.layers.units import units_layer
-from gridmap.layers.vectorgrid import tiled_layers
+from gridmap.layers.vectorgrid import planner_layers, tiled_layers
 from gridmap.maps.incidents import OPEN_STATUSES, empty_incidents
 
 MapKind = Literal["dispatcher", "worker", "planner", "public"]
@@ -169,46 +171,94 @@ def _community_places(cov: Coverage) -> list[dict[str, Any]]:
 
 
 def dispatcher_tiles_map(ctx: MapContext, *, tiles: str = "/tiles"):
-    """The dispatcher map as a light page: no features in the HTML, every layer fetched by viewport as vector
-    tiles from ``tiles`` (a server is needed: exported files keep the embedded ``dispatcher_map``)."""
+    """The dispatcher map as a light page (what ``/maps/dispatcher`` serves): no features in the HTML, every
+    layer fetched by viewport as vector tiles from ``tiles`` (a server is needed: exported files keep the
+    embedded ``dispatcher_map``)."""
     cov = ctx.coverage
     m = new_map(bounds=cov.grids.total_bounds, basemaps=ctx.basemaps, title="网格化服务管理 · 调度地图", api=ctx.api)
-    legend = add_overlays(m, [regions_layer(cov.regions[cov.regions["level"] != "community"]),
-                              *tiled_layers(base=tiles, now=ctx.now.isoformat())])
+    legend = add_overlays(m, tiled_layers(base=tiles, now=ctx.now.isoformat()))
     card = (f"<h3>调度地图</h3><div>{len(cov.grids)} 个网格 · 图层按视野加载</div>"
             "<div class='gm-muted'>事件在低缩放级别为聚合数，筛选在服务端执行</div>")
     add_controls(m, legend=legend, search={"api": ctx.api, "places": _community_places(cov)}, card=card)
     return m
 
 
-def worker_map(ctx: MapContext, code: str):
-    cov = ctx.coverage
+_BY_GRID: dict[int, tuple[Coverage, dict[str, np.ndarray]]] = {}
+
+
+def buildings_by_grid(cov: Coverage) -> dict[str, np.ndarray]:
+    """Positions of each grid's buildings in ``cov.buildings``: built once per coverage (one pass), so a
+    worker's map reads its own grid's buildings without scanning a city's."""
+    found = _BY_GRID.get(id(cov))
+    if found is None or found[0] is not cov:
+        order = np.argsort(cov.building_grid.astype(str), kind="stable")
+        codes = cov.building_grid.astype(str)[order]
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.empty(0, dtype=int)
+        ends = np.r_[starts[1:], len(codes)]
+        found = (cov, {codes[a]: order[a:b] for a, b in zip(starts, ends)})
+        _BY_GRID.clear()  # one coverage at a time: the live one
+        _BY_GRID[id(cov)] = found
+    return found[1]
+
+
+def worker_grids(cov: Coverage, code: str) -> tuple[pd.Series, gpd.GeoDataFrame]:
+    """The worker's record and the grids they cover (their grid, or a community worker's community's)."""
     match = cov.workers[cov.workers["code"] == code]
     if not len(match):
         raise NotFound(f"网格员 {code} 不存在")
     worker = match.iloc[0]
     if worker["grid_code"]:
-        grids = cov.grids[cov.grids["code"] == worker["grid_code"]]
+        try:
+            grids = cov.grids.iloc[[cov.grid_position(worker["grid_code"])]]
+        except NotFound:  # a grid no longer in the store: an empty map rather than an error
+            grids = cov.grids.iloc[:0]
     else:
         grids = cov.grids[cov.grids["community_code"] == worker["community_code"]]
+    return worker, grids
+
+
+def worker_map(ctx: MapContext, code: str):
+    """A worker's own grids, buildings, open incidents and the nearest stations. It costs the same whatever the
+    size of the city: ``ctx.incidents`` need only hold the worker's grids' incidents (the page asks the store
+    for those alone), buildings come from a per-grid index, stations from the coverage's k-d tree."""
+    cov = ctx.coverage
+    worker, grids = worker_grids(cov, code)
     codes = grids["code"].to_numpy()
-    frame = grid_frame(ctx)
-    frame = frame[frame["code"].isin(codes)]
-    in_patch = np.isin(cov.building_grid, codes)
-    buildings = _buildings(cov, in_patch)
+    index = buildings_by_grid(cov)
+    rows = np.sort(np.concatenate([index.get(str(c), np.empty(0, dtype=int)) for c in codes])) if len(codes) \
+        else np.empty(0, dtype=int)
+    names = dict(zip(grids["code"], grids["name"]))
+    buildings = cov.buildings.iloc[rows].assign(grid_name=[names.get(g, "") for g in cov.building_grid[rows]])
     incidents = _open(ctx.incidents)
     incidents = incidents[incidents["grid_code"].isin(codes)] if len(incidents) else incidents
-    # nearest stations: the three closest to the patch, and any inside it
-    transformer = _metric(cov)
-    stations = _stations(cov)
-    station_xy = _xy(transformer, stations)
+    totals = pd.DataFrame({"grid_code": cov.building_grid[rows], "households": buildings["households"].to_numpy()})
+    totals = totals.groupby("grid_code").agg(households=("households", "sum"), building_count=("households", "size"))
+    totals = totals.reindex(codes).fillna(0).astype(int)
+    open_counts = incidents.groupby("grid_code").size() if len(incidents) else pd.Series(dtype=int)
+    overdue = incidents[incidents["overdue"].astype(bool)] if len(incidents) and "overdue" in incidents else incidents.iloc[:0]
+    overdue_counts = overdue.groupby("grid_code").size() if len(overdue) else pd.Series(dtype=int)
+    frame = grids.assign(
+        community_name=grids["community_code"].map(cov.region_name),
+        workers=[_workers_text(cov, c) for c in codes],
+        households=totals["households"].to_numpy(), building_count=totals["building_count"].to_numpy(),
+        open_count=grids["code"].map(open_counts).fillna(0).astype(int).to_numpy(),
+        overdue_count=grids["code"].map(overdue_counts).fillna(0).astype(int).to_numpy(),
+    )
+    # nearest stations: the three closest to the patch's centre, and any inside it (a box query first)
+    stations = cov.stations
     patch = grids.geometry.union_all()
-    centre = np.array(transformer.transform(patch.centroid.x, patch.centroid.y))
-    dist = np.hypot(*(station_xy - centre).T) if len(station_xy) else np.array([])
-    inside = stations.geometry.within(patch).to_numpy() if len(stations) else np.array([], dtype=bool)
+    cx, cy = cov.to_metric(np.array([patch.centroid.x]), np.array([patch.centroid.y]))
+    sx, sy = cov.to_metric(shapely.get_x(stations.geometry.values), shapely.get_y(stations.geometry.values)) \
+        if len(stations) else (np.empty(0), np.empty(0))
+    dist = np.hypot(sx - cx[0], sy - cy[0])
     chosen = np.zeros(len(stations), dtype=bool)
     chosen[np.argsort(dist, kind="stable")[:3]] = True
-    near = stations[chosen | inside].assign(distance_m=np.round(dist[chosen | inside]).astype(int))
+    if len(stations):
+        candidates = np.flatnonzero(~chosen)
+        candidates = candidates[shapely.intersects(shapely.box(*patch.bounds), stations.geometry.values[candidates])]
+        chosen[candidates[shapely.covered_by(stations.geometry.values[candidates], patch)]] = True
+    near = stations[chosen].assign(community_name=lambda f: f["community_code"].map(cov.region_name),
+                                   distance_m=np.round(dist[chosen]).astype(int))
     minx, miny, maxx, maxy = patch.bounds
     if len(near):  # the nearest stations are in view too
         sminx, sminy, smaxx, smaxy = near.total_bounds
@@ -219,15 +269,14 @@ def worker_map(ctx: MapContext, code: str):
         coverage_layer(frame),
         buildings_layer(buildings, name="楼栋与住户", min_zoom=None),
         stations_layer(near, name="附近的党群服务站", rings=(300, 500), rings_shown=False),
-        incidents_layer(incidents, now=ctx.now, grid_names=dict(zip(grids["code"], grids["name"])), name="未办结事件",
-                        heat=False,
-                        filters=False),
+        incidents_layer(incidents, now=ctx.now, grid_names=names, name="未办结事件", heat=False, filters=False),
     ]
     legend = add_overlays(m, overlays)
-    totals = f"{len(buildings)} 栋 · {int(buildings['households'].sum())} 户 · {int(buildings['population'].sum())} 人"
+    totals_text = (f"{len(buildings)} 栋 · {int(buildings['households'].sum())} 户 · "
+                   f"{int(buildings['population'].sum())} 人")
     grid_names = "、".join(escape(n) for n in grids["name"])
     card = (f"<h3>{escape(worker['name'])} <span class='gm-muted'>{escape(worker['role'])}</span></h3>"
-            f"<div>{grid_names}</div><div class='gm-muted'>{totals}</div>"
+            f"<div>{grid_names}</div><div class='gm-muted'>{totals_text}</div>"
             f"<div>未办结事件 <b>{len(incidents)}</b> 件</div>")
     add_controls(m, legend=legend, legend_collapsed=True, layers_collapsed=True, card=card)
     return m
@@ -287,6 +336,43 @@ def planner_map(ctx: MapContext, *, proposals: gpd.GeoDataFrame | None = None, r
     return m
 
 
+def planner_tiles_map(ctx: MapContext, *, proposals: gpd.GeoDataFrame | None = None, radius_m: float = 500,
+                      scenario: int | None = None, tiles: str = "/tiles"):
+    """The planner map as a light page (what ``/maps/planner`` serves): buildings by their distance to the
+    nearest station, those beyond ``radius_m``, stations and their rings all come by viewport from ``tiles``;
+    the page holds only the totals (one k-d tree query over the buildings, cached with the page) and the
+    scenario's proposed sites (a few dozen points)."""
+    if not 50 <= radius_m <= 5000:
+        raise InvalidInput("服务半径应在 50 到 5000 米之间")
+    cov = ctx.coverage
+    has_proposals = proposals is not None and len(proposals)
+    extra = None
+    if has_proposals:
+        extra = proposals.to_crs(WGS84) if proposals.crs else proposals.set_crs(WGS84)
+    distance, _ = distance_targets(cov, extra)
+    beyond = distance > radius_m
+    households = cov.buildings["households"].to_numpy()
+    lost = int(households[beyond].sum())
+    after = "（含规划站点）" if has_proposals else ""
+    m = new_map(bounds=cov.grids.total_bounds, basemaps=ctx.basemaps, title="网格化服务管理 · 服务站规划", api=ctx.api)
+    overlays = planner_layers(radius_m=radius_m, rings=RINGS, ring_colours=RING_COLOURS,
+                              scenario=scenario if has_proposals else None, after=after,
+                              uncovered_name=f"未覆盖住户（{int(beyond.sum())} 栋 {lost} 户）",
+                              base=tiles)
+    if has_proposals:
+        overlays.append(_proposals_overlay(proposals))
+    legend = add_overlays(m, overlays)
+    total = int(households.sum())
+    card = (f"<h3>服务站规划{after}</h3><div>{len(cov.stations)} 个服务站"
+            + (f" + {len(proposals)} 个规划站点" if after else "")
+            + f"</div><div>服务半径 {radius_m:g} 米外：<b style='color:#c0392b'>{int(beyond.sum())}</b> 栋 "
+            f"<b style='color:#c0392b'>{lost}</b> 户（占 {lost / max(total, 1):.1%}）</div>"
+            f"<div class='gm-muted'>图层按视野加载，楼栋放大到 {COVERAGE_MIN_ZOOM} 级显示</div>")
+    add_controls(m, legend=legend, measure=True, locate=False, card=card,
+                 search={"api": ctx.api, "places": _community_places(cov)})
+    return m
+
+
 def public_map(ctx: MapContext):
     """For anyone, without sign-in: grids with their workers' public service contacts, stations,
     and public-category incidents as rounded points. No buildings, precincts or co-building units.
@@ -312,11 +398,13 @@ def public_map(ctx: MapContext):
 
 
 def build_map(kind: str, ctx: MapContext, *, code: str | None = None,
-              proposals: gpd.GeoDataFrame | None = None, radius_m: float = 500):
+              proposals: gpd.GeoDataFrame | None = None, radius_m: float = 500, scenario: int | None = None):
     if kind == "dispatcher":
         return dispatcher_map(ctx)
     if kind == "dispatcher-tiles":
         return dispatcher_tiles_map(ctx)
+    if kind == "planner-tiles":
+        return planner_tiles_map(ctx, proposals=proposals, radius_m=radius_m, scenario=scenario)
     if kind == "worker":
         if not code:
             raise InvalidInput("网格员地图需要网格员编码，例如 gridmap map worker W0002")
@@ -330,7 +418,7 @@ def build_map(kind: str, ctx: MapContext, *, code: str | None = None,
 
 def map_page(kind: str, ctx: MapContext, *, code: str | None = None, proposals: gpd.GeoDataFrame | None = None,
              radius_m: float = 500, mode: AssetMode = "served", assets_dir: Path | None = None,
-             out: Path | None = None) -> str:
+             out: Path | None = None, scenario: int | None = None) -> str:
     """The map as an HTML page (served with /static links, or self-contained for a file)."""
-    m = build_map(kind, ctx, code=code, proposals=proposals, radius_m=radius_m)
+    m = build_map(kind, ctx, code=code, proposals=proposals, radius_m=radius_m, scenario=scenario)
     return render(m, mode=mode, assets_dir=assets_dir, out=out)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
 from typing import Any
 
 import geopandas as gpd
@@ -16,6 +17,7 @@ import shapely
 from gridmap.geo import WGS84
 from gridmap.incidents.service import incidents_frame, iso
 from gridmap.incidents.workflow import DONE, STATUS_LABELS
+from gridmap.store.base import IncidentQuery
 
 COLUMNS = ["id", "category", "category_name", "category_group", "status", "status_label", "priority", "grid_code",
            "community_code", "assignee_name", "reported_at", "due_at", "overdue", "supervised"]
@@ -32,9 +34,16 @@ def empty_incidents() -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
 
 
-def load_incidents(store: Any, coverage: Any = None, *, now: datetime | None = None) -> gpd.GeoDataFrame:
-    """The store's incidents, without personal data; overdue as of ``now`` (default: now)."""
-    return incidents_frame(store, coverage, now=now)
+def load_incidents(store: Any, coverage: Any = None, *, now: datetime | None = None,
+                   grids: Iterable[str] | None = None, only_open: bool = False) -> gpd.GeoDataFrame:
+    """The store's incidents, without personal data; overdue as of ``now`` (default: now). With ``grids``,
+    only those grids' incidents (and with ``only_open`` only the open ones), found through the store's
+    index: a worker's map reads its grids' incidents, not a city's."""
+    if grids is None and not only_open:
+        return incidents_frame(store, coverage, now=now)
+    query = IncidentQuery(statuses=tuple(sorted(OPEN_STATUSES)) if only_open else (),
+                          grids=tuple(grids) if grids is not None else None)
+    return incidents_frame(store, coverage, query=query, now=now)
 
 
 def incidents_version(store: Any, now: datetime) -> tuple[str, str | None]:

@@ -23,7 +23,7 @@ from gridmap.incidents.service import utcnow
 from gridmap.layers.assets import OWN_STATIC, STATIC_PREFIX, check_assets
 from gridmap.maps import MapCache, MapContext
 from gridmap.maps.basemaps import basemaps
-from gridmap.maps.build import map_page
+from gridmap.maps.build import map_page, worker_grids
 from gridmap.maps.incidents import fingerprint, incidents_version, load_incidents
 from gridmap.maps.permissions import check_map_access, view_key
 from gridmap.planning import scenarios
@@ -59,6 +59,7 @@ def _refusal(request: Request, actor: Actor, kind: str, code: str | None) -> Res
 
 async def _page(request: Request, kind: str, actor: Actor, *, code: str | None = None, radius_m: float = 500,
                 scenario: int | None = None, tiled: bool = False) -> Response:
+    """``tiled``: the light page of ``kind`` (dispatcher, planner), whose layers come from /tiles by viewport."""
     refused = _refusal(request, actor, kind, code)
     if refused is not None:
         return refused
@@ -92,8 +93,15 @@ async def _page(request: Request, kind: str, actor: Actor, *, code: str | None =
 
     def build() -> str:
         if tiled:  # a light page: it carries no features, its layers come from /tiles by viewport
-            return map_page("dispatcher-tiles", MapContext(coverage, basemaps(settings), api="/v1/lookup"))
-        incidents = frame if frame is not None else load_incidents(state.store, coverage, now=now)
+            return map_page(f"{kind}-tiles", MapContext(coverage, basemaps(settings), api="/v1/lookup"),
+                            proposals=proposals, radius_m=radius_m, scenario=scenario)
+        if frame is not None:
+            incidents = frame
+        elif kind == "worker":  # only the worker's grids' open incidents, by the store's index
+            _, grids = worker_grids(coverage, code or "")
+            incidents = load_incidents(state.store, coverage, now=now, grids=list(grids["code"]), only_open=True)
+        else:
+            incidents = load_incidents(state.store, coverage, now=now)
         shown = incidents_for_map(incidents, actor=viewer, coverage=coverage)
         ctx = MapContext(coverage, basemaps(settings), shown, api="/v1/lookup")
         return map_page(kind, ctx, code=code, radius_m=radius_m, proposals=proposals)
@@ -112,10 +120,11 @@ SIGN_IN = {401: {"description": "未登录（浏览器：303 跳转到 /login）
 async def dispatcher(
     request: Request,
     actor: ActorDep,
-    mode: Annotated[Literal["tiles"] | None, Query(
-        description="tiles：轻量页面，图层按视野以矢量瓦片加载（/tiles）；不填则为内嵌全部数据的页面")] = None,
+    mode: Annotated[Literal["tiles", "embedded"] | None, Query(
+        description="不填或 tiles：轻量页面，图层按视野以矢量瓦片加载（/tiles）；embedded：内嵌全部数据的页面"
+                    "（与命令行导出的离线文件相同，城市规模时很大）")] = None,
 ) -> Response:
-    return await _page(request, "dispatcher", actor, tiled=mode == "tiles")
+    return await _page(request, "dispatcher", actor, tiled=mode != "embedded")
 
 
 @router.get("/worker/{code}", response_class=HTMLResponse, responses=SIGN_IN,
@@ -138,8 +147,10 @@ async def planner(
     radius: Annotated[float, Query(description="服务半径（米），超出即为未覆盖", ge=50, le=5000)] = 500,
     scenario: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID,
                                           description="规划方案编号：显示该方案的规划站点（不填则不显示）")] = None,
+    mode: Annotated[Literal["tiles", "embedded"] | None, Query(
+        description="不填或 tiles：轻量页面，楼栋与服务站按视野加载（/tiles）；embedded：内嵌全部楼栋的页面")] = None,
 ) -> Response:
-    return await _page(request, "planner", actor, radius_m=radius, scenario=scenario)
+    return await _page(request, "planner", actor, radius_m=radius, scenario=scenario, tiled=mode != "embedded")
 
 
 def register(app: FastAPI, settings: Settings) -> None:

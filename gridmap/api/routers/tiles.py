@@ -3,7 +3,8 @@
 What a tile holds and how it is simplified is ``gridmap.layers.tiles``; what incidents a caller may
 see is ``gridmap.access.incidents_for_map`` (the public: public categories, rounded; a worker: their
 grids; a planner: anonymised). Sign-in as for the map pages that draw them: the public map's layers
-(grids, stations, incidents) are open to everyone, buildings need a sign-in (Bearer or session cookie).
+(grids, stations, incidents, region outlines) are open to everyone; buildings, precincts, co-building units and
+the planner's coverage need a sign-in (Bearer or session cookie).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.access import check_actor, incidents_for_map
-from gridmap.api.deps import ActorDep, coverage_of
+from gridmap.api.deps import MAX_ROW_ID, ActorDep, coverage_of
 from gridmap.auth import ANONYMOUS, PUBLIC, Actor
 from gridmap.errors import Unauthorized
 from gridmap.incidents.service import utcnow
@@ -32,11 +33,12 @@ from gridmap.layers.tiles import (
 )
 from gridmap.maps.incidents import fingerprint, incidents_version, load_incidents
 from gridmap.maps.permissions import view_key
+from gridmap.planning import scenarios
 
 router = APIRouter(prefix="/tiles", tags=["maps"])
 
 MVT_TYPE: Final = "application/vnd.mapbox-vector-tile"
-SIGNED_IN_LAYERS: Final = frozenset({"buildings"})
+SIGNED_IN_LAYERS: Final = frozenset({"buildings", "precincts", "units", "coverage"})
 """Layers the public map does not draw: they need a sign-in."""
 
 
@@ -62,13 +64,13 @@ def _incidents_state(state: Any, coverage: Any) -> tuple[gpd.GeoDataFrame | None
     "/{layer}/{z}/{x}/{y}.pbf",
     response_class=Response,
     responses={200: {"content": {MVT_TYPE: {}}, "description": "Mapbox 矢量瓦片"},
-               401: {"description": "楼栋图层需要登录"}},
-    summary="矢量瓦片（网格、楼栋、服务站、事件）：按视野加载；事件低缩放级别在服务端聚合，筛选在服务端执行",
+               401: {"description": "楼栋、派出所辖区、共建单位、距离图层需要登录"}},
+    summary="矢量瓦片（网格、楼栋、服务站、事件、行政区划、派出所辖区、共建单位、楼栋到服务站距离）：按视野加载；事件低缩放级别在服务端聚合，筛选在服务端执行",
 )
 async def tile(
     request: Request,
     actor: ActorDep,
-    layer: Literal["grids", "buildings", "stations", "incidents"],
+    layer: Literal["grids", "buildings", "stations", "incidents", "regions", "precincts", "units", "coverage"],
     z: int,
     x: int,
     y: int,
@@ -78,10 +80,12 @@ async def tile(
     until: Annotated[str | None, Query(description="上报时间止（不含），ISO 8601")] = None,
     gcj02: Annotated[bool, Query(description="几何先转换为 GCJ-02（叠加高德底图时）")] = False,
     crs: Annotated[Literal["wgs84", "gcj02"] | None, Query(description="同 gcj02=1：crs=gcj02")] = None,
+    scenario: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID,
+                                          description="coverage 图层：把该规划方案的站点计入最近服务站")] = None,
 ) -> Response:
     check_tile(z, x, y)
     if layer in SIGNED_IN_LAYERS and actor.role == PUBLIC:
-        raise Unauthorized("楼栋图层需要登录")
+        raise Unauthorized("该图层需要登录")
     state = request.app.state
     coverage = coverage_of(request)
     if actor.role != PUBLIC:
@@ -95,6 +99,12 @@ async def tile(
     if layer in ("grids", "incidents"):
         frame, version = await run_in_threadpool(_incidents_state, state, coverage)
         key = (*key, version, filters if layer == "incidents" else None)
+    proposals = None
+    if layer == "coverage":
+        key = (*key, scenario)
+        if scenario is not None:  # scenarios never change once saved; a missing one is a 404
+            proposals = scenarios.proposals_frame(await run_in_threadpool(
+                lambda: scenarios.get(store=state.store, scenario_id=scenario)))
     etag = etag_of(key)
     headers = ({"ETag": etag, "Cache-Control": "no-cache"} if actor.role == PUBLIC else
                {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"})
@@ -103,6 +113,8 @@ async def tile(
 
     def build() -> bytes:
         layers = tiles.layers(coverage)
+        if layer == "coverage":
+            return tiles.coverage_tile(layers, view, scenario, proposals, z, x, y)
         if layer not in ("grids", "incidents"):
             return tiles.static_tile(layers, layer, view, z, x, y)
 

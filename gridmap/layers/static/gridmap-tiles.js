@@ -26,28 +26,46 @@
       .join("") + "</table>";
   }
 
-  GM.tiles = function (map, gridsGroup, buildingsGroup, stationsGroup, incidentsGroup, options) {
-    var groups = { grids: gridsGroup, buildings: buildingsGroup, stations: stationsGroup, incidents: incidentsGroup };
+  var DISTANCE = [[300, "#1a9850"], [500, "#a6d96a"], [1000, "#fdae61"], [Infinity, "#d73027"]];
+  var LEVELS = {
+    county: { color: "#5b2c6f", weight: 3.5, dashArray: "8 4" },
+    town: { color: "#7d3c98", weight: 2.5, dashArray: "4 3" },
+    community: { color: "#1f618d", weight: 1.8 }
+  };
+
+  /**
+   * GM.tiles(map, options, group…): one Leaflet.VectorGrid layer per entry of options.layers, each drawn into
+   * the group at the same position; options.derived names groups filled from the features of loaded tiles
+   * (cluster numbers, the heat map, stations' service rings), which follow the tiles as they come and go.
+   */
+  GM.tiles = function (map, options) {
+    var list = Array.prototype.slice.call(arguments, 2);
+    var groups = {};
+    options.layers.forEach(function (l, i) { groups[l.id] = list[i]; });
+    var derivedGroups = {};
+    Object.keys(options.derived || {}).forEach(function (k) { derivedGroups[k] = list[options.derived[k]]; });
     var state = window.gridmap;
     var info = state.tiles = { requests: 0, loaded: 0, errors: 0, features: {}, firstDrawn: null, layers: {} };
     var filter = { status: options.default_status || [], category: "", days: 0 };
-    var measure = options.choropleth.initial;
+    var measure = options.choropleth ? options.choropleth.initial : null;
     var now = options.now ? new Date(options.now) : new Date();
+    var radius = options.radius_m || 500;
     var counter = 0;
 
-    function query(layer) {
+    function query(source) {
       var q = [];
       if (state.gcj02) q.push("gcj02=1");
-      if (layer === "incidents") {
+      if (source === "incidents") {
         filter.status.forEach(function (s) { q.push("status=" + encodeURIComponent(s)); });
         if (filter.category) q.push("category=" + encodeURIComponent(filter.category));
         if (filter.days) q.push("since=" + encodeURIComponent(new Date(now - filter.days * 86400000).toISOString()));
       }
+      if (source === "coverage" && options.scenario) q.push("scenario=" + encodeURIComponent(options.scenario));
       return q.length ? "?" + q.join("&") : "";
     }
-    function url(layer) { return options.base + "/" + layer + "/{z}/{x}/{y}.pbf" + query(layer); }
+    function url(source) { return options.base + "/" + source + "/{z}/{x}/{y}.pbf" + query(source); }
 
-    var grids = options.choropleth.measures;
+    var grids = options.choropleth ? options.choropleth.measures : {};
     var statuses = options.statuses;
     var styles = {
       grids: function (p) {
@@ -59,6 +77,24 @@
       },
       stations: function () {
         return { radius: 7, fill: true, fillColor: "#c0392b", fillOpacity: 0.95, color: "#fff", weight: 2 };
+      },
+      regions: function (p) {
+        return L.extend({ fill: false, fillOpacity: 0 }, LEVELS[p.level] || LEVELS.community);
+      },
+      precincts: function () {
+        return { fill: true, fillColor: "#1a5276", fillOpacity: 0.04, color: "#1a5276", weight: 2.5, dashArray: "10 6" };
+      },
+      units: function () {
+        return { radius: 6, fill: true, fillColor: "#16a085", fillOpacity: 0.95, color: "#fff", weight: 2 };
+      },
+      coverage: function (p) {
+        var d = p.distance_m == null ? Infinity : p.distance_m, c = DISTANCE[DISTANCE.length - 1][1];
+        for (var i = 0; i < DISTANCE.length; i++) if (d <= DISTANCE[i][0]) { c = DISTANCE[i][1]; break; }
+        return { fill: true, fillColor: c, fillOpacity: 0.8, color: "#555", weight: 0.5 };
+      },
+      uncovered: function (p) {   // only the buildings beyond the service radius
+        if (p.distance_m != null && p.distance_m <= radius) return [];
+        return { fill: true, fillColor: "#c0392b", fillOpacity: 0.9, color: "#7b241c", weight: 2 };
       },
       incidents: function (p) {
         if (p.count != null) {   // a server cluster: size by count, red when any is overdue
@@ -83,6 +119,14 @@
       stations: function (p) {
         return table([["名称", p.name], ["类型", p.kind], ["社区", p.community], ["地址", p.address]]);
       },
+      regions: function (p) { return table([["名称", p.name], ["级别", p.level_name]]); },
+      precincts: function (p) { return table([["派出所", p.name], ["电话", p.phone]]); },
+      units: function (p) { return table([["单位", p.name], ["类别", p.category], ["可提供", p.resources || "—"]]); },
+      coverage: function (p) {
+        return table([["楼栋", p.name], ["户数", p.households != null ? p.households + " 户" : ""],
+          ["最近服务站", p.station], ["直线距离", p.distance_m != null ? p.distance_m + " 米" : "无服务站"],
+          ["网格", p.grid_name]]);
+      },
       incidents: function (p) {
         if (p.count != null) {
           return table([["事件", p.count + " 件"], ["未办结", p.open + " 件"], ["超期", p.overdue + " 件"],
@@ -99,18 +143,20 @@
       }
     };
 
-    function make(layer) {
-      var layerStyles = {};
-      layerStyles[layer] = styles[layer];
-      var vg = L.vectorGrid.protobuf(url(layer), {
+    function make(spec) {
+      var layer = spec.id, source = spec.source || layer, layerStyles = {};
+      layerStyles[source] = styles[layer];
+      var vg = L.vectorGrid.protobuf(url(source), {
         rendererFactory: L.canvas.tile,
         vectorTileLayerStyles: layerStyles,
-        interactive: true,
+        interactive: spec.interactive !== false,
+        className: "gm-vg",   // its canvases let clicks through to the map, which looks features up (below)
         maxNativeZoom: options.max_native_zoom,
-        minZoom: options.min_zoom[layer] || 0,
+        minZoom: spec.min_zoom || 0,
         getFeatureId: function (f) { return f.properties.code || f.properties.id || "c" + (++counter); },
         fetchOptions: { credentials: "same-origin" }
       });
+      vg.gmSource = source;
       info.features[layer] = 0;
       vg.on("tileloadstart", function () { info.requests += 1; });
       vg.on("tileload", function (e) {
@@ -121,13 +167,48 @@
         if (n && info.firstDrawn === null) info.firstDrawn = performance.now();
       });
       vg.on("tileerror", function () { info.errors += 1; });
-      vg.on("click", function (e) { open(layer, e.layer.properties || {}, e.latlng); });
-      vg.gmShift = function () { vg.setUrl(url(layer)); };   // the server shifts: ask again in the new datum
-      vg.gmRefresh = function () { vg.setUrl(url(layer)); };
+      vg.on("click", function (e) { open(popups[layer] ? layer : source, e.layer.properties || {}, e.latlng); });
+      vg.gmShift = function () { vg.setUrl(url(source)); };   // the server shifts: ask again in the new datum
+      vg.gmRefresh = function () { vg.setUrl(url(source)); };
       groups[layer].addLayer(vg);
       info.layers[layer] = vg;
       return vg;
     }
+
+    /** Leaflet layers made from the features of a tile layer's loaded tiles (current zoom only), kept while the
+     *  tile is; ``make(properties, latlng)`` returns the layers of one feature, ``key`` dedupes across tiles. */
+    function derive(vg, target, make, key, changed) {
+      var byTile = {}, seen = {};
+      target.gmShift = function () {};   // drawn from tiles that the server already shifted
+      function drop(k) {
+        (byTile[k] || []).forEach(function (entry) {
+          if (--seen[entry.id].n === 0) { entry.layers.forEach(function (l) { target.removeLayer(l); }); delete seen[entry.id]; }
+        });
+        delete byTile[k];
+      }
+      vg.on("tileload", function (e) {
+        var k = vg._tileCoordsToKey(e.coords), tile = vg._vectorTiles[k];
+        drop(k);
+        if (!tile || !tile._features) return;
+        var origin = e.coords.scaleBy(vg.getTileSize()), entries = [];
+        Object.keys(tile._features).forEach(function (id) {
+          var f = tile._features[id].feature;
+          if (!f._point) return;
+          var ll = map.unproject(origin.add(f._point), e.coords.z), p = f.properties || {};
+          var name = key ? key(p, ll) : id + "@" + k;
+          if (seen[name]) { seen[name].n += 1; entries.push({ id: name, layers: seen[name].layers }); return; }
+          var made = make(p, ll) || [];
+          made.forEach(function (l) { target.addLayer(l); });
+          seen[name] = { n: 1, layers: made };
+          entries.push({ id: name, layers: made });
+        });
+        byTile[k] = entries;
+        if (changed) changed();
+      });
+      vg.on("tileunload", function (e) { drop(vg._tileCoordsToKey(e.coords)); if (changed) changed(); });
+      return { entries: function () { return Object.keys(seen).map(function (n) { return seen[n]; }); } };
+    }
+
     function open(layer, properties, latlng) {
       L.popup({ maxWidth: 300 }).setLatLng(latlng).setContent(popups[layer](properties)).openOn(map);
       state.popup = { layer: layer, properties: properties };
@@ -136,6 +217,7 @@
     /** The feature of ``layer`` drawn under ``latlng`` in the loaded tiles, or null. */
     function hit(layer, latlng) {
       var vg = info.layers[layer];
+      if (vg.options.interactive === false) return null;
       if (!vg._map || vg._tileZoom === undefined) return null;
       var size = vg.getTileSize(), p = map.project(latlng, vg._tileZoom);
       var coords = p.unscaleBy(size).floor();
@@ -150,13 +232,57 @@
       return found;
     }
 
-    ["grids", "buildings", "stations", "incidents"].forEach(make);
+    options.layers.forEach(make);
 
-    // Each layer draws on its own canvases and only the top one hears a click: a click that no
-    // feature of the top layer took is looked up in the layers below, topmost first.
+    // Numbers on the server's clusters (below the points zoom), so counts read without a click.
+    if (info.layers.incidents) {
+      var labels = L.layerGroup();
+      groups.incidents.addLayer(labels);
+      info.clusterLabels = labels;
+      derive(info.layers.incidents, labels, function (p, ll) {
+        if (p.count == null) return [];
+        return [L.marker(ll, { interactive: false, keyboard: false, icon: L.divIcon({
+          className: "gm-cluster-count", html: "<span>" + p.count + "</span>", iconSize: [0, 0] }) })];
+      });
+    }
+    // Density: a heat map of what the incident tiles in view hold (a cluster weighs its count).
+    if (derivedGroups.heat && info.layers.incidents && L.heatLayer) {
+      var heat = L.heatLayer([], { radius: 22, blur: 16, maxZoom: 17, minOpacity: 0.35 });
+      heat.gmShift = function () {};
+      derivedGroups.heat.addLayer(heat);
+      var pending = null, points = derive(info.layers.incidents, L.layerGroup(), function (p, ll) {
+        var m = L.marker(ll); m.gmWeight = p.count != null ? p.count : 1; return [m];
+      }, null, function () {
+        if (pending) return;
+        pending = setTimeout(function () {
+          pending = null;
+          var rows = [], top = 1;
+          points.entries().forEach(function (e) {
+            e.layers.forEach(function (m) { var ll = m.getLatLng(); rows.push([ll.lat, ll.lng, m.gmWeight]); top = Math.max(top, m.gmWeight); });
+          });
+          if (heat._map) { heat.setOptions({ max: top }); heat.setLatLngs(rows); }
+          else { heat.options.max = top; heat._latlngs = rows; }   // Leaflet.heat redraws only on a map
+        }, 50);
+      });
+      info.heat = heat;
+    }
+    // Stations' service rings (metres), for every station in the loaded tiles.
+    if (derivedGroups.rings && info.layers.stations) {
+      var rings = options.rings || [];
+      info.rings = derive(info.layers.stations, derivedGroups.rings, function (p, ll) {
+        return rings.slice().sort(function (a, b) { return b[0] - a[0]; }).map(function (r) {
+          return L.circle(ll, { radius: r[0], color: r[1], weight: 1.2, dashArray: "5 4", fill: false, interactive: false });
+        });
+      }, function (p, ll) { return p.code || ll.toString(); });
+    }
+
+    // Each layer draws on its own canvases, which would swallow a click that none of their features
+    // took: the canvases let clicks through (.gm-vg) and the map looks the click up in every layer,
+    // topmost first.
+    var order = ["incidents", "stations", "units", "uncovered", "coverage", "buildings", "grids", "precincts"];
     map.on("click", function (e) {
-      var order = ["incidents", "stations", "buildings", "grids"];
       for (var i = 0; i < order.length; i++) {
+        if (!info.layers[order[i]] || !info.layers[order[i]]._map) continue;
         var f = hit(order[i], e.latlng);
         if (f) { open(order[i], f.properties || {}, e.latlng); return; }
       }
@@ -185,6 +311,7 @@
     };
 
     // grids coloured by open or overdue incidents: a switch that restyles the tiles already loaded
+    if (options.choropleth) {
     var switcher = L.control({ position: "topright" });
     switcher.onAdd = function () {
       var div = L.DomUtil.create("div", "gm-switch");
@@ -203,8 +330,10 @@
     };
     switcher.addTo(map);
     state.choropleth = measure;
+    }
 
     // the incident filter panel: sent to the server, which answers new tiles
+    if (options.filters && info.layers.incidents) {
     var panel = L.control({ position: "topright" });
     panel.onAdd = function () {
       var div = L.DomUtil.create("div", "gm-filter");
@@ -233,6 +362,7 @@
     };
     panel.addTo(map);
     state.filter = { status: filter.status.slice(), category: filter.category, days: filter.days };
+    }
     return info;
   };
 })();
