@@ -19,7 +19,7 @@ from gridmap.layers.geometry import simplify_coverage
 from gridmap.maps import MapCache, MapContext
 from gridmap.maps.basemaps import basemaps
 from gridmap.maps.build import map_page
-from gridmap.maps.incidents import COLUMNS, fingerprint, synthetic_incidents
+from gridmap.maps.incidents import COLUMNS, OPEN_STATUSES, fingerprint, synthetic_incidents
 from gridmap.settings import Settings
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gridmap"
@@ -219,6 +219,32 @@ def test_worker_map_shows_only_their_grid(client, coverage):
     other = next(code for code in coverage.grids["code"] if code != grid)
     assert coverage.grid_ref(other)["name"] + '"' not in html
     assert "附近的党群服务站" in html and "width=device-width" in html
+
+
+@needs_assets
+def test_a_worker_map_reads_only_its_grids_open_incidents(sample_db, coverage, tmp_path):
+    """A worker's map costs the same in a city as in a town: the page reads its grids' open incidents from
+    the store's index (never the whole history) and draws only its grid."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from gridmap.api import create_app
+    from gridmap.store.base import IncidentQuery
+
+    for source in sample_db.parent.glob(sample_db.name + "*"):
+        shutil.copy(source, tmp_path / source.name)
+    settings = Settings(db=tmp_path / sample_db.name, load_sample_if_empty=False, admin_token="test-admin-token")
+    with TestClient(create_app(settings), headers=ADMIN) as c:
+        store = c.app.state.store
+        total = store.query_incidents(IncidentQuery(), limit=0)[1]
+        worker = coverage.workers.set_index("code").loc["W0002"]
+        open_in_grid = store.query_incidents(IncidentQuery(statuses=tuple(sorted(OPEN_STATUSES)),
+                                                           grids=(worker["grid_code"],)), limit=0)[1]
+        read = store.incident_rows_read
+        html = c.get("/maps/worker/W0002").text
+        assert store.incident_rows_read - read == open_in_grid < total
+        assert f"未办结事件 <b>{open_in_grid}<" in html  # the card counts what was read
 
 
 # -- CLI export -------------------------------------------------------------------------------------

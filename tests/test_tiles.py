@@ -30,6 +30,7 @@ from gridmap.access import is_public_asset, is_sensitive
 from gridmap.api import create_app
 from gridmap.geo import wgs84_to_gcj02
 from gridmap.incidents.categories import CATEGORIES
+from gridmap.layers.tiles import MIN_ZOOM
 from gridmap.maps.incidents import OPEN_STATUSES, load_incidents
 from gridmap.settings import Settings
 
@@ -150,6 +151,20 @@ def test_buildings_only_from_street_zoom(client, coverage, headers):
     tile = tile_of(*coverage.building_xy[0], 15)
     assert features(client.get(f"/tiles/buildings/{'/'.join(map(str, tile))}.pbf", headers=headers["dispatcher"]),
                     "buildings") == []
+
+
+@pytest.mark.parametrize("layer", sorted(MIN_ZOOM))
+def test_each_layer_is_empty_below_its_zoom_and_drawn_from_it(client, coverage, headers, layer):
+    """At a city's zoom a tile would hold thousands of grids: layers start at their MIN_ZOOM, while county and
+    town outlines (and incident clusters) draw at every zoom."""
+    lon, lat = coverage.building_xy[0]
+    get = lambda z: features(client.get(  # noqa: E731
+        f"/tiles/{layer}/{'/'.join(map(str, tile_of(lon, lat, z)))}.pbf", headers=headers["dispatcher"]), layer)
+    assert get(MIN_ZOOM[layer] - 1) == []
+    if layer != "units":  # a unit need not be in the first building's tile
+        assert get(MIN_ZOOM[layer]) != []
+    outer = features(client.get(f"/tiles/regions/{'/'.join(map(str, tile_of(lon, lat, 7)))}.pbf"), "regions")
+    assert outer and {f["properties"]["level"] for f in outer} == {"county", "town"}
 
 
 def test_grid_features_carry_what_the_popup_shows(client, coverage, headers):

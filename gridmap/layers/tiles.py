@@ -10,7 +10,8 @@ that zoom and encoded with ``mapbox-vector-tile``. Layers:
 - ``buildings``: footprints from ``BUILDINGS_MIN_ZOOM`` on; an empty tile below (half a million
   footprints at city scale are unreadable, and unaffordable, at a county's zoom);
 - ``stations``: points;
-- ``regions``: county, town and community outlines (``level``), for the region outlines;
+- ``regions``: county, town and community outlines (``level``), communities from ``COMMUNITIES_MIN_ZOOM``;
+- every layer is empty below its ``MIN_ZOOM`` (grids, stations, units, precincts, buildings, coverage);
 - ``precincts``: police precincts (派出所辖区) with name and phone;
 - ``units``: co-building units (驻区单位/共建单位) as points with their category and resources;
 - ``coverage``: the planner's buildings with the straight-line distance to the nearest station (and the
@@ -62,6 +63,12 @@ MAX_ZOOM: Final = 22
 BUILDINGS_MIN_ZOOM: Final = 16
 """Footprints from street zoom on, as the dispatcher page drew them before."""
 COVERAGE_MIN_ZOOM: Final = 14
+MIN_ZOOM: Final = {"grids": 10, "stations": 10, "units": 10, "precincts": 9, "buildings": BUILDINGS_MIN_ZOOM,
+                   "coverage": COVERAGE_MIN_ZOOM}
+"""Below these zooms a layer's tiles are empty: at a city's zoom one tile would hold thousands of grids (megabytes,
+seconds to encode and to draw) that no one can read; region outlines and incident clusters draw the city."""
+COMMUNITIES_MIN_ZOOM: Final = 10
+"""Community outlines from this zoom; county and town outlines at every zoom."""
 """The planner's buildings (distance to the nearest station) from this zoom: a town's worth per tile."""
 POINTS_MIN_ZOOM: Final = 15
 """Incidents one by one from this zoom; below, clustered on the server."""
@@ -411,8 +418,8 @@ class TileLayers:
                       "community": cov.region_name(r["community_code"]) if r.get("community_code") else ""}
                      for r in s.drop(columns="geometry").to_dict("records")]
             return FeatureIndex.of(s.geometry.values, props, view)
-        if layer == "regions":
-            r = cov.regions
+        if layer in ("regions", "regions-outer"):
+            r = cov.regions if layer == "regions" else cov.regions[cov.regions["level"] != "community"]
             level_names = {"county": "县（区）", "town": "乡镇（街道）", "community": "社区（村）"}
             props = [{"code": c, "name": n, "level": lv, "level_name": level_names.get(lv, lv)}
                      for c, n, lv in zip(r["code"], r["name"], r["level"])]
@@ -521,6 +528,8 @@ class TileService:
 
     def grids_tile(self, layers: TileLayers, counts: dict[str, tuple[int, int]], view: View,
                    z: int, x: int, y: int) -> bytes:
+        if z < MIN_ZOOM["grids"]:
+            return _encode("grids", [], [], mercator_bounds(z, x, y))
         index = layers.index("grids", view)
 
         def extra(i: int) -> dict[str, Any]:
@@ -530,13 +539,15 @@ class TileService:
         return shapes_tile(index, "grids", z, x, y, extra=extra)
 
     def static_tile(self, layers: TileLayers, layer: str, view: View, z: int, x: int, y: int) -> bytes:
-        if layer == "buildings" and z < BUILDINGS_MIN_ZOOM:
-            return _encode("buildings", [], [], mercator_bounds(z, x, y))
+        if z < MIN_ZOOM.get(layer, 0):
+            return _encode(layer, [], [], mercator_bounds(z, x, y))
+        if layer == "regions" and z < COMMUNITIES_MIN_ZOOM:
+            return shapes_tile(layers.index("regions-outer", view), layer, z, x, y)
         return shapes_tile(layers.index(layer, view), layer, z, x, y)
 
     def coverage_tile(self, layers: TileLayers, view: View, key: Hashable, extra: gpd.GeoDataFrame | None,
                       z: int, x: int, y: int) -> bytes:
         """The planner's buildings with their distance to the nearest station (or proposed site)."""
-        if z < COVERAGE_MIN_ZOOM:
+        if z < MIN_ZOOM["coverage"]:
             return _encode("coverage", [], [], mercator_bounds(z, x, y))
         return shapes_tile(layers.coverage_index(view, key, extra), "coverage", z, x, y)

@@ -17,7 +17,7 @@ from gridmap.incidents.categories import CATEGORIES
 from gridmap.layers.base import Call, Overlay, Ref, legend_section
 from gridmap.layers.grids import OPEN_COLOURS, OVERDUE_COLOURS, _items
 from gridmap.layers.incidents import OPEN_STATUSES, STATUSES
-from gridmap.layers.tiles import BUILDINGS_MIN_ZOOM, COVERAGE_MIN_ZOOM, POINTS_MIN_ZOOM
+from gridmap.layers.tiles import BUILDINGS_MIN_ZOOM, COVERAGE_MIN_ZOOM, MIN_ZOOM, POINTS_MIN_ZOOM
 
 OPEN_BREAKS: Final = [1, 3, 6, 10]
 OVERDUE_BREAKS: Final = [1, 2, 4, 8]
@@ -28,6 +28,7 @@ MAX_NATIVE_ZOOM: Final = 19
 NAMES: Final = {"regions": "行政区划", "grids": "网格", "precincts": "派出所辖区",
                 "buildings": f"楼栋（放大到 {BUILDINGS_MIN_ZOOM} 级显示）", "stations": "党群服务站",
                 "units": "共建单位（驻区单位）", "incidents": "事件", "heat": "事件热力图"}
+"""Layer-control names: the sample's and existing tests' names; a layer's own minimum zoom is in its legend."""
 DISTANCE_CLASSES: Final = [("#1a9850", "≤ 300 米"), ("#a6d96a", "300–500 米"), ("#fdae61", "500–1000 米"),
                            ("#d73027", "> 1000 米")]
 REGION_ITEMS: Final = [("#5b2c6f", "县界", "line"), ("#7d3c98", "乡镇界", "line"), ("#1f618d", "社区界", "line")]
@@ -75,7 +76,9 @@ def tiled_layers(*, base: str = "/tiles", now: str | None = None, only_open: boo
     groups_of_categories = sorted({(c.group, c.group_name) for c in CATEGORIES.values()})
     specs = [{"id": layer} for layer in order]
     specs[0]["interactive"] = False  # outlines: clicks go to the grids under them
-    specs[order.index("buildings")]["min_zoom"] = BUILDINGS_MIN_ZOOM
+    for spec in specs:
+        if spec["id"] in MIN_ZOOM:
+            spec["min_zoom"] = MIN_ZOOM[spec["id"]]
     options = _options(
         base, now, specs,
         derived={"heat": len(order)},
@@ -92,7 +95,7 @@ def tiled_layers(*, base: str = "/tiles", now: str | None = None, only_open: boo
     status_items = [(colour, label, "dot") for label, colour, _ in STATUSES.values()]
     return [
         Overlay(groups["regions"], [legend_section("regions", "行政区划", REGION_ITEMS)]),
-        Overlay(groups["grids"], [legend_section("grids", first["legend"], first["items"])]),
+        Overlay(groups["grids"], [legend_section("grids", first["legend"], first["items"])]),  # from MIN_ZOOM
         Overlay(groups["precincts"], [legend_section("precincts", "派出所辖区", [("#1a5276", "派出所辖区界", "line")])]),
         Overlay(groups["buildings"], [legend_section("buildings", NAMES["buildings"],
                                                      [("#8c6d46", "楼栋（点击查看户数）")])]),
@@ -117,7 +120,8 @@ def planner_layers(*, base: str = "/tiles", radius_m: float, rings: tuple[int, .
     groups = {k: folium.FeatureGroup(name=names[k], show=True) for k in order}
     ring_group = folium.FeatureGroup(name=f"党群服务站服务半径 {'/'.join(map(str, rings))} 米", show=True)
     specs = [{"id": "regions", "interactive": False}, {"id": "coverage", "min_zoom": COVERAGE_MIN_ZOOM},
-             {"id": "uncovered", "source": "coverage", "min_zoom": COVERAGE_MIN_ZOOM}, {"id": "stations"}]
+             {"id": "uncovered", "source": "coverage", "min_zoom": COVERAGE_MIN_ZOOM},
+             {"id": "stations", "min_zoom": MIN_ZOOM["stations"]}]
     options = _options(base, None, specs, derived={"rings": len(order)}, radius_m=radius_m, scenario=scenario,
                        rings=[[r, ring_colours.get(r, "#555")] for r in rings])
     call = _call([*(groups[k] for k in order), ring_group], options)

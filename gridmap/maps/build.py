@@ -30,7 +30,7 @@ from gridmap.layers.incidents import incidents_layer
 from gridmap.layers.precincts import precincts_layer
 from gridmap.layers.regions import regions_layer
 from gridmap.layers.stations import RING_COLOURS, RINGS, stations_layer
-from gridmap.layers.tiles import COVERAGE_MIN_ZOOM, distance_targets
+from gridmap.layers.tiles import COVERAGE_MIN_ZOOM, MIN_ZOOM, distance_targets
 from gridmap.layers.units import units_layer
 from gridmap.layers.vectorgrid import planner_layers, tiled_layers
 from gridmap.maps.incidents import OPEN_STATUSES, empty_incidents
@@ -178,7 +178,8 @@ def dispatcher_tiles_map(ctx: MapContext, *, tiles: str = "/tiles"):
     m = new_map(bounds=cov.grids.total_bounds, basemaps=ctx.basemaps, title="网格化服务管理 · 调度地图", api=ctx.api)
     legend = add_overlays(m, tiled_layers(base=tiles, now=ctx.now.isoformat()))
     card = (f"<h3>调度地图</h3><div>{len(cov.grids)} 个网格 · 图层按视野加载</div>"
-            "<div class='gm-muted'>事件在低缩放级别为聚合数，筛选在服务端执行</div>")
+            "<div class='gm-muted'>事件在低缩放级别为聚合数，筛选在服务端执行；"
+            f"网格与服务站放大到 {MIN_ZOOM['grids']} 级显示</div>")
     add_controls(m, legend=legend, search={"api": ctx.api, "places": _community_places(cov)}, card=card)
     return m
 
