@@ -319,3 +319,30 @@ def test_etag_and_errors(client, coverage, headers):
     assert client.get("/tiles/grids/3/8/0.pbf").status_code == 404
     assert client.get("/tiles/grids/30/0/0.pbf").status_code == 422
     assert client.get("/tiles/roads/3/1/1.pbf").status_code == 422
+
+
+def test_a_scenarios_sites_count_as_stations_in_coverage_tiles_and_the_planner_page(app, client, coverage, headers):
+    """``scenario=``: the building farthest from any station gets a proposed site at its door; its tile then says
+    0 m to that site, and the planner page counts the sites in."""
+    from gridmap.layers.tiles import distance_targets
+
+    distance, _ = distance_targets(coverage)
+    far = int(np.argmax(distance))
+    lon, lat = (float(v) for v in coverage.building_xy[far])
+    proposal = {"name": "规划站点 1", "lon": lon, "lat": lat, "community": None, "grid": None, "nearest_station": None}
+    scenario = app.state.store.insert_scenario({
+        "name": "测试方案", "created_by": "test", "created_at": "2026-01-01T00:00:00Z", "revision": "r",
+        "parameters": {}, "summary": {"radius_m": 500}, "proposals": [proposal]})
+    tile = "/".join(map(str, tile_of(lon, lat, 16)))
+    code = coverage.buildings["code"].iloc[far]
+    before = {f["properties"]["code"]: f["properties"] for f in features(
+        client.get(f"/tiles/coverage/{tile}.pbf", headers=headers["planner"]), "coverage")}[code]
+    after = {f["properties"]["code"]: f["properties"] for f in features(
+        client.get(f"/tiles/coverage/{tile}.pbf", params={"scenario": scenario}, headers=headers["planner"]),
+        "coverage")}[code]
+    assert before["distance_m"] == round(distance[far]) > 0
+    assert after["distance_m"] == 0 and after["station"] == "规划站点 1"
+    page = client.get("/maps/planner", params={"scenario": scenario}, headers=headers["planner"])
+    assert page.status_code == 200 and "含规划站点" in page.text and f'"scenario":{scenario}' in page.text
+    assert client.get("/tiles/coverage/16/0/0.pbf", params={"scenario": 999999},
+                      headers=headers["planner"]).status_code == 404

@@ -386,6 +386,7 @@ class TileLayers:
     def __init__(self, coverage: Any) -> None:
         self.coverage = coverage
         self._indexes: dict[tuple, FeatureIndex] = {}
+        self._distances: dict[Hashable, tuple[NDArray, NDArray]] = {}
         self._lock = threading.Lock()
 
     def index(self, layer: str, view: View) -> FeatureIndex:
@@ -441,23 +442,20 @@ class TileLayers:
             return FeatureIndex.of(u.geometry.values, props, view)
         raise NotFound(f"未知图层 {layer!r}（可选：{'、'.join(LAYERS)}）")
 
-    def coverage_index(self, view: View, key: Hashable, extra: gpd.GeoDataFrame | None) -> FeatureIndex:
-        """Buildings with the distance (metres) to the nearest station, or to the nearest of the stations and
-        ``extra`` (a scenario's proposed sites, keyed by ``key``); the footprints' STRtree is shared."""
+    def distances(self, key: Hashable, extra: gpd.GeoDataFrame | None) -> tuple[NDArray, NDArray]:
+        """Distance (metres) from every building to the nearest station, or to the nearest of the stations and
+        ``extra`` (a scenario's proposed sites, keyed by ``key``), and that station's name: two arrays per key
+        (the same in either datum), a few megabytes for a city, never a dictionary per building."""
         with self._lock:
-            found = self._indexes.get(("coverage", view, key))
+            found = self._distances.get(key)
             if found is not None:
                 return found
-        buildings = self.index("buildings", view)
         distance, names = distance_targets(self.coverage, extra)
-        props = [{**p, "distance_m": int(round(d)) if math.isfinite(d) else None, "station": s}
-                 for p, d, s in zip(buildings.properties, distance.tolist(), names)]
-        found = FeatureIndex(buildings.geoms, buildings.tree, props)
+        found = (distance, np.asarray(names, dtype=object))
         with self._lock:
-            kept = [k for k in self._indexes if k[0] == "coverage"]
-            for old in kept[: max(0, len(kept) - MAX_VIEWS + 1)]:  # a few scenarios at a time
-                del self._indexes[old]
-            self._indexes[("coverage", view, key)] = found
+            while len(self._distances) >= MAX_VIEWS:  # a few scenarios at a time
+                self._distances.pop(next(iter(self._distances)))
+            self._distances[key] = found
         return found
 
 
@@ -550,4 +548,10 @@ class TileService:
         """The planner's buildings with their distance to the nearest station (or proposed site)."""
         if z < MIN_ZOOM["coverage"]:
             return _encode("coverage", [], [], mercator_bounds(z, x, y))
-        return shapes_tile(layers.coverage_index(view, key, extra), "coverage", z, x, y)
+        distance, names = layers.distances(key, extra)
+
+        def more(i: int) -> dict[str, Any]:
+            d = float(distance[i])
+            return {"distance_m": int(round(d)) if math.isfinite(d) else None, "station": names[i]}
+
+        return shapes_tile(layers.index("buildings", view), "coverage", z, x, y, extra=more)
