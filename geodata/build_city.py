@@ -140,15 +140,18 @@ def read_divisions(path: Path = DIVISIONS) -> tuple[list[tuple[str, str]], dict[
     return counties, towns
 
 
-def plan_towns(n: int) -> list[Town]:
-    """The first ``n`` towns of the city, ten per county; copy 0 is 临猗县猗氏镇 at its own place."""
+def plan_towns(n: int, per_county: int = TOWNS_PER_COUNTY) -> list[Town]:
+    """The first ``n`` towns of the city, ``per_county`` per county (ten: a real county's size; fewer gives
+    a small city over several counties, for tests); copy 0 is 临猗县猗氏镇 at its own place."""
     counties, towns = read_divisions()
-    if not 1 <= n <= TOWNS_PER_COUNTY * len(counties):
-        raise ValueError(f"towns must be between 1 and {TOWNS_PER_COUNTY * len(counties)} (运城市 has "
-                         f"{len(counties)} counties, ten towns each)")
+    if not 1 <= per_county <= TOWNS_PER_COUNTY:
+        raise ValueError(f"per_county must be between 1 and {TOWNS_PER_COUNTY}")
+    if not 1 <= n <= per_county * len(counties):
+        raise ValueError(f"towns must be between 1 and {per_county * len(counties)} (运城市 has "
+                         f"{len(counties)} counties, {per_county} towns each)")
     plan = []
     for k in range(n):
-        c, t = divmod(k, TOWNS_PER_COUNTY)
+        c, t = divmod(k, per_county)
         county_code, county_name = counties[c]
         code, name, real = _town_of(county_code, towns[county_code], t)
         bw, bh = COUNTY_BLOCK
@@ -431,7 +434,7 @@ def _decimal(value: float) -> str:
 
 # ---------------------------------------------------------------------------------------------- build
 def build_city(towns: int, out: Path | str, *, fmt: str = "geojson", sample: Sample | None = None,
-               seed: int = SEED) -> City:
+               seed: int = SEED, per_county: int = TOWNS_PER_COUNTY) -> City:
     """Write a city of ``towns`` copies of the sample town as a data package folder at ``out``.
 
     ``fmt``: ``geojson`` (readable, like the sample) or ``gpkg`` (one GeoPackage per layer: much faster to
@@ -442,7 +445,7 @@ def build_city(towns: int, out: Path | str, *, fmt: str = "geojson", sample: Sam
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sample = sample or Sample()
-    plan = plan_towns(towns)
+    plan = plan_towns(towns, per_county)
     parts: dict[str, list[pd.DataFrame]] = {}
     for town in plan:
         rng = np.random.default_rng([seed, town.index])
@@ -486,9 +489,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="package folder to write (created)")
     parser.add_argument("--format", choices=("geojson", "gpkg"), default="geojson")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--per-county", type=int, default=TOWNS_PER_COUNTY,
+                        help="towns per county (default ten; fewer makes a small city over several counties)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    city = build_city(args.towns, args.out, fmt=args.format, seed=args.seed)
+    city = build_city(args.towns, args.out, fmt=args.format, seed=args.seed, per_county=args.per_county)
     counts = ", ".join(f"{k} {v:,}" for k, v in city.counts.items())
     print(f"{len(city.towns)} towns in {len(city.counties)} counties → {city.out} ({counts}) "
           f"in {time.perf_counter() - started:.1f} s")

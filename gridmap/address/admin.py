@@ -45,6 +45,8 @@ _NAME_FOLLOWERS = (
     "路", "街", "大街", "大道", "道", "巷", "胡同", "弄", "里", "小区", "花园", "苑", "园", "新村", "村",
     "社区", "公寓", "大厦", "广场", "家园", "府", "城", "号", "中学", "小学", "大学", "医院", "公园",
 )
+_DIRECTIONS = ("北", "南", "东", "西")
+_TOWN_AFTER = re.compile(r"^[^\d]{1,5}?(镇|乡|街道)")
 _PSEUDO_CITIES = {"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"}
 
 
@@ -173,8 +175,9 @@ class AdminTable:
                 if any(_rank(lv) >= _rank(div.level) for lv in found):
                     continue  # order is province → city → county
                 rest = text[pos + length :]
-                if not full and rest.startswith(_NAME_FOLLOWERS + ("市", "县", "区", "北", "南", "东", "西")):
-                    continue
+                if not full and rest.startswith(_NAME_FOLLOWERS + ("市", "县", "区") + _DIRECTIONS) \
+                        and not _TOWN_AFTER.match(rest):
+                    continue  # 临猗东路 is a road; 临猗东张镇 and 新绛城关镇 are towns of 临猗县 and 新绛县
                 if not full and not found:
                     # a bare short name needs another division, or a town, after it to count
                     if not self._followed_by_division(rest) and div.level != "province":

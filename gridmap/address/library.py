@@ -31,12 +31,19 @@ from gridmap.address.admin import admin_table
 from gridmap.address.normalize import normalize
 from gridmap.address.parse import COMPOUND_SUFFIXES, ROAD_SUFFIXES, Span
 
-__all__ = ["AddressLibrary", "BuildingRecord", "Compound", "NameIndex", "stem", "pinyin_of", "initials_of"]
+__all__ = ["AddressLibrary", "BuildingRecord", "Compound", "CountyChain", "NameIndex", "stem", "pinyin_of",
+           "initials_of"]
 
 _COMPOUND_STEM_SUFFIXES = tuple(sorted(set(COMPOUND_SUFFIXES) - {"楼", "城", "府", "里", "湾"}, key=len, reverse=True))
 _ROAD_STEM_SUFFIXES = tuple(sorted(ROAD_SUFFIXES, key=len, reverse=True))
 _REGION_SUFFIXES = ("社区居委会", "社区", "居委会", "街道办事处", "街道", "镇", "乡", "村委会", "村")
 _ROAD_ALIAS_SUFFIXES = ("路", "街", "巷", "大街", "大道", "道")
+SYLLABLE_WEIGHT = 0.8
+"""A shared pinyin syllable counts for less than a shared character (homophones are weaker evidence)."""
+ALLOWED_MASKS_KEPT = 256
+"""How many (kinds, allowed names) masks the fuzzy lookup remembers (a few KB each)."""
+NAMES_OF_TOWNS_KEPT = 1024
+"""How many sets of towns' names are remembered (each set a few thousand names)."""
 
 
 def stem(name: str, kind: str) -> str:
@@ -77,6 +84,25 @@ def _building_label(value: object) -> str:
     if text.isdigit():
         return str(int(text))
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class CountyChain:
+    """A county of the store with the names above it (from the national division table when its code or
+    name is found there): what an address may state before the town."""
+
+    code: str  # the region code in the store
+    adcode: str | None  # six-digit national code, when known
+    province: str
+    city: str
+    county: str
+
+    def names(self) -> dict[str, str]:
+        return {"province": self.province, "city": self.city, "county": self.county}
+
+    def prefix(self) -> str:
+        """Province and city as an address writes them (a municipality once: 北京市, not 北京市北京市)."""
+        return self.province if self.city == self.province else self.province + self.city
 
 
 @dataclass(slots=True)
@@ -153,19 +179,38 @@ class NameIndex:
         if self.entries:  # an automaton without words cannot be searched (an empty store)
             auto.make_automaton()
             self._automaton = auto
-        # inverted index for fuzzy lookups: character and pinyin syllable → names
+        # fuzzy lookups: a sparse matrix of names × features (their characters and pinyin syllables),
+        # so that the names sharing most of a query's rarer features are found by one product
         self.fuzzy_names: dict[str, list[str]] = defaultdict(list)  # kind → names (canonical + aliases)
-        self.by_char: dict[str, set[str]] = defaultdict(set)
-        self.by_syllable: dict[str, set[str]] = defaultdict(set)
         self.pinyin: dict[str, str] = {}
-        for name, entries in self.entries.items():
+        self.name_list: list[str] = list(self.entries)
+        features: dict[tuple[str, str], int] = {}
+        rows, cols = [], []
+        for row, (name, entries) in enumerate(self.entries.items()):
             for kind in {k for k, _ in entries}:
                 self.fuzzy_names[kind].append(name)
-            for ch in set(name):
-                self.by_char[ch].add(name)
-            for syl in set(lazy_pinyin(name)):
-                self.by_syllable[syl].add(name)
+            for key in [("c", ch) for ch in set(name)] + [("s", syl) for syl in set(lazy_pinyin(name))]:
+                rows.append(row)
+                cols.append(features.setdefault(key, len(features)))
             self.pinyin[name] = pinyin_of(name)
+        self.stems = {(name, kind): stem(name, kind) for name, entries in self.entries.items() for kind, _ in entries}
+        self.rows_of: dict[tuple[str, str], list[int]] = defaultdict(list)  # (kind, canonical) → name rows
+        for row, entries in enumerate(self.entries.values()):
+            for kind, canonical in entries:
+                self.rows_of[(kind, canonical)].append(row)
+        self.rows_of = dict(self.rows_of)
+        n = max(1, len(self.name_list))
+        self.features = features
+        order = np.argsort(np.asarray(cols, dtype=np.int64), kind="stable")
+        by_feature = np.asarray(rows, dtype=np.int64)[order]
+        bounds = np.searchsorted(np.asarray(cols, dtype=np.int64)[order], np.arange(len(features) + 1))
+        self.feature_rows = [by_feature[bounds[i]:bounds[i + 1]] for i in range(len(features))]
+        df = np.diff(bounds)
+        factor = np.array([1.0 if kind == "c" else SYLLABLE_WEIGHT for kind, _ in features])
+        self.feature_weight = factor * (np.log(n / np.maximum(df, 1)) + 0.1)
+        self.kind_mask = {kind: np.isin(np.arange(len(self.name_list)), [self._row(m) for m in names])
+                          for kind, names in self.fuzzy_names.items()}
+        self._allowed_masks: dict[tuple[tuple[str, ...], frozenset[str]], np.ndarray] = {}
         self.n_names = max(1, len(self.entries))
         # pinyin dictionary: full spelling and initials → names
         self.by_pinyin: dict[str, list[str]] = defaultdict(list)
@@ -175,6 +220,11 @@ class NameIndex:
                     self.by_pinyin[key].append(name)
         self.pinyin_max = max((len(k) for k in self.by_pinyin), default=0)
 
+    def _row(self, name: str) -> int:
+        if not hasattr(self, "_rows"):
+            self._rows = {m: i for i, m in enumerate(self.name_list)}
+        return self._rows[name]
+
     def scan(self, text: str) -> list[Span]:
         if self._automaton is None or not text:
             return []
@@ -183,24 +233,41 @@ class NameIndex:
             spans.append(Span(end - length + 1, end + 1, entries))
         return spans
 
-    def candidates(self, query: str, kinds: tuple[str, ...], limit: int = 40) -> list[str]:
-        """Names of the given kinds sharing characters or pinyin syllables with ``query``, best first."""
-        weights: dict[str, float] = defaultdict(float)
-        for ch in set(query):
-            names = self.by_char.get(ch)
-            if names:
-                w = math.log(self.n_names / len(names)) + 0.1
-                for n in names:
-                    weights[n] += w
-        for syl in set(lazy_pinyin(query)):
-            names = self.by_syllable.get(syl)
-            if names:
-                w = 0.8 * (math.log(self.n_names / len(names)) + 0.1)
-                for n in names:
-                    weights[n] += w
-        wanted = [n for n in weights if any(k in kinds for k, _ in self.entries[n])]
-        wanted.sort(key=lambda n: -weights[n])
-        return wanted[:limit]
+    def candidates(self, query: str, kinds: tuple[str, ...], limit: int = 40,
+                   allowed: frozenset[str] | None = None) -> list[str]:
+        """Names of the given kinds sharing characters or pinyin syllables with ``query``, best first;
+        only names of something in ``allowed`` (canonical names) when it is given."""
+        keys = [("c", ch) for ch in set(query)] + [("s", syl) for syl in set(lazy_pinyin(query))]
+        cols = [c for key in keys if (c := self.features.get(key)) is not None]
+        if not cols:
+            return []
+        hits = np.concatenate([self.feature_rows[c] for c in cols])
+        weights = np.repeat(self.feature_weight[cols], [len(self.feature_rows[c]) for c in cols])
+        scores = np.bincount(hits, weights=weights, minlength=len(self.name_list))
+        mask = self._mask(kinds, allowed) & (scores > 0)
+        rows = np.flatnonzero(mask)
+        best = rows[np.argsort(-scores[rows], kind="stable")[:limit]]
+        return [self.name_list[i] for i in best]
+
+    def _mask(self, kinds: tuple[str, ...], allowed: frozenset[str] | None) -> np.ndarray:
+        """Names of ``kinds`` (and of something in ``allowed``), as a boolean row mask; remembered, since
+        the same sets of allowed names come back for every address of a county."""
+        key = (kinds, allowed if allowed is not None else frozenset())
+        mask = self._allowed_masks.get(key)
+        if mask is None:
+            mask = np.zeros(len(self.name_list), dtype=bool)
+            for kind in kinds:
+                mask |= self.kind_mask.get(kind, False)
+            if allowed is not None:
+                inside = np.zeros(len(self.name_list), dtype=bool)
+                for kind in kinds:
+                    rows = [r for c in allowed for r in self.rows_of.get((kind, c), ())]
+                    inside[rows] = True
+                mask &= inside
+            if len(self._allowed_masks) >= ALLOWED_MASKS_KEPT:
+                self._allowed_masks.clear()
+            self._allowed_masks[key] = mask
+        return mask
 
 
 class AddressLibrary:
@@ -211,16 +278,23 @@ class AddressLibrary:
         self.by_code: dict[str, int] = {}
         self.compounds: list[Compound] = []
         self.compounds_by_name: dict[str, list[int]] = defaultdict(list)
+        self.compounds_by_town: dict[str, dict[str | None, list[int]]] = {}  # name → town → compound keys
+        self.representatives: list[int] = []  # compound key → the building that stands for it
         self.road_door: dict[tuple[str, int], list[int]] = defaultdict(list)  # → record idx
-        self.road_doors: dict[str, list[tuple[int, int]]] = defaultdict(list)  # road → sorted (door, idx)
+        self.road_doors: dict[tuple[str, str | None], list[tuple[int, int]]] = defaultdict(list)
+        """(road, town) → sorted (door, idx): a road name may recur in other towns of a city."""
         self.road_codes: dict[str, str] = {}
         self.regions: dict[str, dict[str, str | None]] = {}  # code → {name, level, parent_code}
         self.region_by_name: dict[tuple[str, str], list[str]] = defaultdict(list)  # (level, norm name) → codes
         self.buildings_by_label: dict[str, list[int]] = defaultdict(list)
-        self.poi: dict[str, dict[str, object]] = {}  # canonical poi name → {building idx | region code}
-        self.county_code: str | None = None
-        self.county_adcode: str | None = None
-        self.chain_names: dict[str, str] = {}  # province/city/county → name for the package's county
+        self.poi: dict[str, list[dict[str, object]]] = {}  # poi name → [{building idx | region code}]
+        self.counties: dict[str, CountyChain] = {}  # every county of the store, in the regions' order
+        self.region_county: dict[str, str] = {}  # town or community code → its county's code
+        self.county_towns: dict[str, tuple[str, ...]] = {}  # county code → its towns' codes
+        self.road_towns: dict[str, list[str | None]] = {}  # road → towns holding its doorplates
+        self.town_names: dict[str | None, set[str]] = defaultdict(set)  # town → its roads' and compounds' names
+        self._located: frozenset[str] | None = None
+        self._names_of_towns: dict[tuple[str, ...], frozenset[str]] = {}
         self.names = NameIndex()
         self._building_tree: tuple[cKDTree, np.ndarray, np.ndarray] | None = None  # built for POIs, then dropped
 
@@ -230,7 +304,7 @@ class AddressLibrary:
         lib = cls()
         lib._load_regions(layers.get("regions"))
         lib._load_buildings(layers.get("buildings"), layers.get("regions"), layers.get("grids"))
-        lib._load_roads(layers.get("roads"))
+        lib._load_roads(layers.get("roads"), layers.get("regions"))
         lib._load_pois(layers.get("units"), layers.get("stations"))
         lib._building_tree = None
         lib._load_aliases(layers.get("aliases"))
@@ -246,49 +320,107 @@ class AddressLibrary:
             parent = None if parent is None or (isinstance(parent, float) and math.isnan(parent)) else str(parent)
             self.regions[code] = {"name": name, "level": level, "parent_code": parent or None}
             self.region_by_name[(level, normalize(name))].append(code)
-        counties = [c for c, r in self.regions.items() if r["level"] == "county"]
-        if counties:
-            self.county_code = counties[0]
-            name = str(self.regions[counties[0]]["name"])
-            table = admin_table()
-            adcode = self.county_code[:6] if self.county_code[:6] in table.by_code else None
-            div = table.by_code.get(adcode) if adcode else None
-            if div is None:
-                found = table.lookup(normalize(name), "county")
-                div = found[0] if len(found) == 1 else None
-            if div is not None:
-                self.county_adcode = div.code
-                province, city, county = table.chain(div)
-                self.chain_names = {
-                    "province": province.name if province else "",
-                    "city": city.name if city else "",
-                    "county": name,
-                }
-            else:
-                self.chain_names = {"county": name}
+        for code, region in self.regions.items():
+            if region["level"] == "county":
+                self.counties[code] = _county_chain(code, str(region["name"]))
+        for code in self.regions:
+            county = self._county_above(code)
+            if county is not None:
+                self.region_county[code] = county
+        towns: dict[str, list[str]] = defaultdict(list)
+        for code, region in self.regions.items():
+            if region["level"] == "town" and code in self.region_county:
+                towns[self.region_county[code]].append(code)
+        self.county_towns = {county: tuple(sorted(codes)) for county, codes in towns.items()}
 
-    @staticmethod
-    def _community_finder(communities: list[tuple[str, str]]):
-        """``address → code`` of the first community of ``communities`` whose name occurs in the address.
+    def _county_above(self, code: str) -> str | None:
+        seen: set[str] = set()
+        cur: str | None = code
+        while cur is not None and cur in self.regions and cur not in seen:
+            if self.regions[cur]["level"] == "county":
+                return cur
+            seen.add(cur)
+            cur = self.regions[cur]["parent_code"]  # type: ignore[assignment]
+        return None
 
-        One Aho-Corasick pass per address finds every name in it; the earliest in ``communities`` wins
-        (the same answer as testing each name in turn, without a loop over all communities per building).
+    # ------------------------------------------------------------------ counties
+    @property
+    def county_code(self) -> str | None:
+        """The store's county when it holds exactly one (a county's pilot); None for a city."""
+        return next(iter(self.counties)) if len(self.counties) == 1 else None
+
+    @property
+    def adcode_hint(self) -> str | None:
+        """A national code that settles place names shared by several provinces or cities (the first
+        county's: the counties of one deployment share their city)."""
+        return next((c.adcode for c in self.counties.values() if c.adcode), None)
+
+    def county_of(self, code: str | None) -> str | None:
+        """The county of a town or community code (the code itself for a county)."""
+        if code is None:
+            return None
+        return code if code in self.counties else self.region_county.get(code)
+
+    @property
+    def located_names(self) -> frozenset[str]:
+        """Road and compound names whose towns are known."""
+        if self._located is None:
+            self._located = frozenset().union(*self.town_names.values())
+        return self._located
+
+    def names_in(self, towns: tuple[str, ...]) -> frozenset[str]:
+        """The road and compound names of ``towns`` (what a text placed there can mean), remembered: a
+        county's ten towns are asked for again and again."""
+        found = self._names_of_towns.get(towns)
+        if found is None:
+            if len(self._names_of_towns) >= NAMES_OF_TOWNS_KEPT:
+                self._names_of_towns.clear()
+            found = self._names_of_towns[towns] = frozenset().union(*(self.town_names.get(t, ()) for t in towns))
+        return found
+
+    def towns_of(self, counties: frozenset[str]) -> tuple[str, ...]:
+        """The towns of ``counties``, in code order."""
+        return tuple(t for county in sorted(counties) for t in self.county_towns.get(county, ()))
+
+    def chain_of(self, code: str | None) -> CountyChain | None:
+        county = self.county_of(code)
+        return self.counties.get(county) if county else None
+
+    def _community_finder(self, communities: list[tuple[str, str]]):
+        """``(address, spatial code) → code`` of the community named in the address.
+
+        One Aho-Corasick pass per address finds every name in it; the earliest name of ``communities``
+        (longest first) wins. A name held by several communities (和平社区 in two towns of a city) is
+        settled by where the building lies: the community it lies in, else one of the same town, else of
+        the same county, else the first.
         """
         rank: dict[str, tuple[int, str]] = {}
+        codes: dict[str, list[str]] = defaultdict(list)
         for position, (norm_name, code) in enumerate(communities):
-            rank.setdefault(norm_name, (position, code))
+            rank.setdefault(norm_name, (position, norm_name))
+            codes[norm_name].append(code)
         if not rank:
-            return lambda address: None
+            return lambda address, spatial: None
         auto = ahocorasick.Automaton()
         for norm_name, value in rank.items():
             auto.add_word(norm_name, value)
         auto.make_automaton()
 
-        def community_of(address: str) -> str | None:
+        def community_of(address: str, spatial: str | None) -> str | None:
             found = min((value for _, value in auto.iter(address)), default=None)
-            return found[1] if found else None
+            return self._settle(codes[found[1]], spatial) if found else None
 
         return community_of
+
+    def _settle(self, codes: list[str], spatial: str | None) -> str:
+        if len(codes) == 1 or spatial is None:
+            return codes[0]
+        if spatial in codes:
+            return spatial
+        town = self.regions.get(spatial, {}).get("parent_code")
+        county = self.county_of(spatial)
+        return (next((c for c in codes if self.regions[c]["parent_code"] == town), None)
+                or next((c for c in codes if self.county_of(c) == county), None) or codes[0])
 
     def _load_buildings(self, buildings, regions, grids) -> None:
         if buildings is None or len(buildings) == 0:
@@ -331,7 +463,7 @@ class AddressLibrary:
             code = str(cols["code"][i])
             address = str(cols["address"][i] or "")
             naddr = normalize(address)
-            community = community_of(naddr) or comm_spatial[i]
+            community = community_of(naddr, comm_spatial[i]) or comm_spatial[i]
             town = self.regions.get(community, {}).get("parent_code") if community else None
             compound = cols["compound"][i]
             compound = "" if compound is None or (isinstance(compound, float) and math.isnan(compound)) else normalize(str(compound))
@@ -361,16 +493,58 @@ class AddressLibrary:
                     c.buildings[rec.building_no] = i
             if rec.road and rec.door is not None:
                 self.road_door[(rec.road, rec.door)].append(i)
+        for rec in self.records:
+            if rec.road:
+                self.town_names[rec.town_code].add(rec.road)
+        for c in self.compounds:
+            town = self.regions.get(c.community_code or "", {}).get("parent_code")
+            self.town_names[town].add(c.name)
+            self.compounds_by_town.setdefault(c.name, {}).setdefault(town, []).append(c.key)
+            self.representatives.append(c.representative())
         for (road, door), idxs in self.road_door.items():
-            self.road_doors[road].append((door, idxs[0]))
-        for road in self.road_doors:
-            self.road_doors[road].sort()
+            for idx in self.first_per_town(idxs):
+                self.road_doors[(road, self.records[idx].town_code)].append((door, idx))
+        towns: dict[str, set[str | None]] = defaultdict(set)
+        for road, town in self.road_doors:
+            self.road_doors[(road, town)].sort()
+            towns[road].add(town)
+        self.road_towns = {road: sorted(t, key=lambda v: v or "") for road, t in towns.items()}
 
-    def _load_roads(self, roads) -> None:
+    def compounds_in(self, name: str, towns: tuple[str, ...] | None) -> list[int]:
+        """Keys of the compounds called ``name`` in ``towns`` (and those whose town is unknown); every one
+        when ``towns`` is None or none lies there (the text may state the wrong place)."""
+        by_town = self.compounds_by_town.get(name)
+        if not by_town:
+            return []
+        if towns is not None:
+            found = [k for t in (*towns, None) for k in by_town.get(t, ())]
+            if found:
+                return found
+        return [k for keys in by_town.values() for k in keys]
+
+    def first_per_town(self, idxs: list[int]) -> list[int]:
+        """The first building of each town among ``idxs`` (a doorplate recurs in other towns of a city)."""
+        seen: dict[str | None, int] = {}
+        for idx in idxs:
+            seen.setdefault(self.records[idx].town_code, idx)
+        return list(seen.values())
+
+    def _load_roads(self, roads, regions) -> None:
         if roads is None or len(roads) == 0:
             return
-        for row in roads.itertuples(index=False):
-            self.road_codes.setdefault(normalize(str(row.name)), str(row.code))
+        names = [normalize(str(n)) for n in roads["name"]]
+        for name, code in zip(names, roads["code"].astype(str), strict=True):
+            self.road_codes.setdefault(name, code)
+        if not hasattr(roads, "geometry") or regions is None or not len(regions):
+            return
+        towns = regions[regions["level"].astype(str) == "town"]
+        if not len(towns):
+            return
+        # the towns a road of the roads layer runs through: a name known there may be meant there
+        ri, ti = shapely.STRtree(towns.geometry.values).query(roads.geometry.values, predicate="intersects")
+        codes = towns["code"].astype(str).to_numpy()
+        for r, t in zip(ri.tolist(), ti.tolist(), strict=True):
+            self.town_names[str(codes[t])].add(names[r])
 
     def _nearest_building(self, x: float, y: float, max_deg: float = 0.001) -> int | None:
         """The building whose point is nearest to (x, y), strictly within ``max_deg`` (lowest index on a tie).
@@ -411,7 +585,7 @@ class AddressLibrary:
                 if comm is not None and str(comm) in self.regions:
                     target["region"] = str(comm)
                 if "building" in target or "region" in target:
-                    self.poi[name] = target
+                    self.poi.setdefault(name, []).append(target)
 
     def _load_aliases(self, aliases) -> None:
         self.aliases: list[tuple[str, str]] = []
@@ -457,7 +631,7 @@ class AddressLibrary:
             road_of_code.setdefault(code, road)
         for alias, target in getattr(self, "aliases", []):
             if target in self.by_code:
-                self.poi.setdefault(alias, {"code": target, "building": self.by_code[target]})
+                self.poi.setdefault(alias, [{"code": target, "building": self.by_code[target]}])
                 names.add(alias, "poi", alias, alias=True)
             elif target in self.regions and self.regions[target]["level"] in ("town", "community"):
                 level = str(self.regions[target]["level"])
@@ -475,8 +649,23 @@ class AddressLibrary:
     def region_code(self, level: str, name: str) -> list[str]:
         return self.region_by_name.get((level, normalize(name)), [])
 
-    def nearest_door(self, road: str, door: int) -> int | None:
-        doors = self.road_doors.get(road)
+    def nearest_door(self, road: str, door: int, town: str | None) -> int | None:
+        """The building of ``road`` in ``town`` whose doorplate is nearest to ``door`` (same side first)."""
+        doors = self.road_doors.get((road, town))
         if not doors:
             return None
         return min(doors, key=lambda t: (abs(t[0] - door), (t[0] - door) % 2, t[0]))[1]
+
+
+def _county_chain(code: str, name: str) -> CountyChain:
+    """The county's province and city from the national table: by its code's first six digits, else by
+    its name when only one county has it."""
+    table = admin_table()
+    div = table.by_code.get(code[:6])
+    if div is None or div.level != "county":
+        found = table.lookup(normalize(name), "county")
+        div = found[0] if len(found) == 1 else None
+    if div is None:
+        return CountyChain(code, None, "", "", name)
+    province, city, _ = table.chain(div)
+    return CountyChain(code, div.code, province.name if province else "", city.name if city else "", name)

@@ -26,6 +26,7 @@ invalid input (see :func:`check_address`) raises.
 
 from __future__ import annotations
 
+import heapq
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -54,6 +55,8 @@ __all__ = [
 MAX_ADDRESS_LENGTH = 200
 AMBIGUITY_MARGIN = 0.06
 LOW_CONFIDENCE = 0.75
+RESULT_CANDIDATES = 8
+"""Candidates kept after ranking: five are shown, and the ambiguity test never looks further."""
 
 Level = Literal["building", "compound", "road", "community", "town", "county", "none"]
 
@@ -132,24 +135,108 @@ class _Cand:
         if self.level == "compound":
             return ("c", self.compound)
         if self.level == "road":
-            return ("r", self.road, self.idx)
+            return ("r", self.road, self.idx, self.region)
         return (self.level, self.region)
+
+
+_ADMIN_RANK = ("none", "province", "city", "county")
+OTHER_PLACE_PENALTY = 0.3
+"""Score taken from a building outside the county, town or community the text states: it stays a
+candidate (the text may name the wrong community) but never beats one inside."""
+STATED_PLACE_BONUS = 0.02
+"""Score added to a building inside the community the text states."""
+
+
+@dataclass(slots=True)
+class _Scope:
+    """Where the text places the address: the store's counties its province / city / county allow (None:
+    nothing stated), and the towns and communities it names inside them (several when a name recurs in
+    a city and nothing above it tells them apart)."""
+
+    lib: AddressLibrary
+    counties: frozenset[str] | None
+    deepest: str
+    towns: tuple[str, ...] = ()
+    communities: tuple[str, ...] = ()
+    unknown_town: bool = False
+    """The text names a town the store does not hold: nothing below the county can be answered."""
+    unplaced_community: bool = False
+    """The text names a community that is not in the towns it states (or anywhere)."""
+
+    def adjust(self, community: str | None, town: str | None) -> float:
+        """Score adjustment for a place in ``community`` / ``town`` (see the two constants above)."""
+        if self.communities:
+            return STATED_PLACE_BONUS if community in self.communities else -OTHER_PLACE_PENALTY
+        if self.towns:
+            return -OTHER_PLACE_PENALTY if town and town not in self.towns else 0.0
+        if self.counties is not None and (town or community):
+            return 0.0 if self.lib.county_of(town or community) in self.counties else -OTHER_PLACE_PENALTY
+        return 0.0
+
+    def admits_town(self, town: str | None) -> bool:
+        if self.towns:
+            return town in self.towns
+        if self.counties is not None:
+            return town is None or self.lib.county_of(town) in self.counties
+        return True
+
+    def admitted_towns(self) -> tuple[str, ...] | None:
+        """The towns the text allows (every town of the stated counties); None when it states none."""
+        if self.towns:
+            return self.towns
+        if self.counties is not None:
+            return self.lib.towns_of(self.counties)
+        return None
+
+    def areas(self) -> list[_Cand]:
+        """The most precise places the text names, as answers when nothing below them is found."""
+        if self.communities:
+            return [_Cand("community", 0.9, region=c) for c in self.communities]
+        if self.towns:
+            return [_Cand("town", 0.9, region=t) for t in self.towns]
+        if self.deepest == "county" and self.counties:
+            return [_Cand("county", 0.9, region=c) for c in sorted(self.counties)]
+        return [_Cand("none", 0.0)]
+
+
+def _corrected(name: str, known: tuple[str, Any] | None, corrections: dict[str, float]) -> float:
+    """How sure a spelling correction made us of ``name``: the correction's own similarity, also when the
+    corrected word reached ``name`` through an alias (福泽家园 → the stem 福泽 → 福泽苑)."""
+    if name in corrections:
+        return corrections[name]
+    raw = known[0] if known else ""
+    through = [v for word, v in corrections.items() if raw and (raw in word or word in raw)]
+    return min(through, default=1.0)
+
+
+def _top(cands: list[_Cand]) -> float:
+    """The best score among ``cands`` (-1 for none, so that any candidate beats none)."""
+    return max((c.score for c in cands), default=-1.0)
+
+
+def _merge(first: list[tuple[str, float]], then: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Names of both lists, each once with its best score, in order of first appearance."""
+    best: dict[str, float] = {}
+    for name, score in first + then:
+        best[name] = max(score, best.get(name, 0.0))
+    return list(best.items())
 
 
 class AddressMatcher:
     def __init__(self, library: AddressLibrary) -> None:
         self.lib = library
         self.names = library.names
-        chain = library.chain_names
         self._py_extra: dict[str, list[str]] = {}
-        for name in chain.values():
+        chain_names = {name for chain in library.counties.values() for name in chain.names().values()}
+        for name in sorted(chain_names):
             if not name:
                 continue
             n = normalize(name)
             for form in {n, stem(n, "town"), re.sub(r"(省|市|县|区)$", "", n)}:
                 if len(form) >= 2:
                     for key in {pinyin_of(form), initials_of(form)}:
-                        self._py_extra.setdefault(key, []).append(form)
+                        if form not in self._py_extra.get(key, []):
+                            self._py_extra.setdefault(key, []).append(form)
         self._py_keys = list(self.names.by_pinyin) + list(self._py_extra)
         self._town_codes = [c for c, r in library.regions.items() if r["level"] == "town"]
         self._community_codes = [c for c, r in library.regions.items() if r["level"] == "community"]
@@ -168,12 +255,12 @@ class AddressMatcher:
         else:
             texts = [s]
             method = "exact"
-        best: tuple[list[_Cand], ParsedAddress, ParseDetail, _Cand | None] | None = None
+        best: tuple[list[_Cand], ParsedAddress, ParseDetail, list[_Cand]] | None = None
         merged: dict[tuple, _Cand] = {}
         for t in texts:
-            cands, p, d, fallback = self._analyse(t)
-            if best is None or (cands and (not best[0] or cands[0].score > best[0][0].score)):
-                best = (cands, p, d, fallback)
+            cands, p, d, areas = self._analyse(t)
+            if best is None or _top(cands) > _top(best[0]):
+                best = (cands, p, d, areas)
             for c in cands:
                 if method == "pinyin":
                     c.method = "pinyin"
@@ -181,9 +268,10 @@ class AddressMatcher:
                 if key not in merged or merged[key].score < c.score:
                     merged[key] = c
         assert best is not None
-        _, p, d, fallback = best
-        cands = sorted(merged.values(), key=self._order)
-        return self._result(cands, p, fallback)
+        _, p, d, areas = best
+        # only the best few are shown or decide ambiguity: a name held by a hundred towns needs no full sort
+        cands = heapq.nsmallest(RESULT_CANDIDATES, merged.values(), key=self._order)
+        return self._result(cands, p, areas)
 
     def match_many(self, texts: list[str]) -> list[MatchResult]:
         """Match a batch; invalid rows give level none. Repeated texts are matched once."""
@@ -246,18 +334,21 @@ class AddressMatcher:
         return outs
 
     # ------------------------------------------------------------------ analysis
-    def _similar(self, query: str, kinds: tuple[str, ...], floor: float = 0.6) -> list[tuple[str, str, float]]:
-        """(kind, canonical, similarity) of known names like ``query``, best first."""
+    def _similar(self, query: str, kinds: tuple[str, ...], floor: float = 0.6,
+                 allowed: frozenset[str] | None = None) -> list[tuple[str, str, float]]:
+        """(kind, canonical, similarity) of known names like ``query``, best first; only names in
+        ``allowed`` when given (the names of the places the text states)."""
         best: dict[tuple[str, str], float] = {}
         qp = pinyin_of(query)
-        for name in self.names.candidates(query, kinds):
+        query_stems = {kind: stem(query, kind) for kind in kinds}
+        for name in self.names.candidates(query, kinds, allowed=allowed):
             for kind, canonical in self.names.entries[name]:
-                if kind not in kinds:
+                if kind not in kinds or (allowed is not None and canonical not in allowed):
                     continue
                 r = fuzz.ratio(query, name) / 100
                 if len(query) == len(name) and sorted(query) == sorted(name):
                     r = max(r, 0.9)  # two characters swapped
-                rs = fuzz.ratio(stem(query, kind), stem(name, kind)) / 100 * 0.97
+                rs = fuzz.ratio(query_stems[kind], self.names.stems[(name, kind)]) / 100 * 0.97
                 rp = fuzz.ratio(qp, self.names.pinyin[name]) / 100 * 0.95
                 sim = max(r, rs, rp)
                 if name != canonical:
@@ -266,37 +357,63 @@ class AddressMatcher:
                     best[(kind, canonical)] = sim
         return sorted(((k, c, v) for (k, c), v in best.items()), key=lambda t: -t[2])
 
-    def _region(self, level: str, p: ParsedAddress, d: ParseDetail) -> tuple[str | None, bool]:
-        """(code, stated): the code of the stated town/community, and whether one was stated at all."""
+    def _regions(self, level: str, p: ParsedAddress, d: ParseDetail, admits) -> tuple[tuple[str, ...], bool]:
+        """(codes, stated): the towns or communities called by the stated name that ``admits`` lets in
+        (a name may recur in other towns or counties of a city), and whether one was stated at all."""
         raw = getattr(p, level)
         if not raw:
-            return None, False
+            return (), False
         known = d.known.get(level)
         names = list(known[1]) if known else []
         if not names:
             sims = self._similar(normalize(raw), (level,), floor=0.72)
             names = [c for _, c, v in sims[:1]]
-        for n in names[:1]:
-            codes = self.lib.region_code(level, n)
+        for n in names:
+            codes = tuple(c for c in self.lib.region_code(level, n) if admits(c))
             if codes:
-                return codes[0], True
-        return None, True
+                return codes, True
+        return (), True
 
-    def _admin_ok(self, p: ParsedAddress, d: ParseDetail) -> tuple[bool, str]:
-        """Whether the stated province/city/county is the library's; and the deepest level matched."""
-        chain = self.lib.chain_names
-        deepest = "none"
-        for level in ("province", "city", "county"):
-            got = getattr(p, level)
-            if not got:
-                continue
-            want = chain.get(level)
-            if not want:
-                continue
-            if normalize(got) != normalize(want):
-                return False, deepest
-            deepest = level
-        return True, deepest
+    def _admin_scope(self, p: ParsedAddress) -> tuple[frozenset[str] | None, str] | None:
+        """(counties, deepest): the store's counties whose province / city / county names agree with
+        those stated (None when none is stated), and the deepest level stated; None when the text names a
+        place outside every county of the store."""
+        stated = [(level, normalize(got)) for level in ("province", "city", "county") if (got := getattr(p, level))]
+        if not stated or not self.lib.counties:
+            return None, "none"
+        counties, deepest = set(), "none"
+        for code, chain in self.lib.counties.items():
+            names, deep = chain.names(), "none"
+            for level, got in stated:
+                want = names.get(level)
+                if not want:
+                    continue
+                if got != normalize(want):
+                    break
+                deep = level
+            else:
+                counties.add(code)
+                deepest = max(deepest, deep, key=_ADMIN_RANK.index)
+        return (frozenset(counties), deepest) if counties else None
+
+    def _scope(self, p: ParsedAddress, d: ParseDetail) -> _Scope | None:
+        """Where the text places the address (see :class:`_Scope`); None when outside the store."""
+        lib = self.lib
+        admin = self._admin_scope(p)
+        if admin is None:
+            return None
+        counties, deepest = admin
+        in_counties = (lambda c: True) if counties is None else (lambda c: lib.county_of(c) in counties)
+        towns, town_stated = self._regions("town", p, d, in_counties)
+        in_towns = (lambda c: lib.regions[c]["parent_code"] in towns) if towns else in_counties
+        communities, community_stated = self._regions("community", p, d, in_towns)
+        if communities and not towns:
+            towns = tuple(dict.fromkeys(str(lib.regions[c]["parent_code"]) for c in communities))
+        if town_stated and not towns:
+            # a town that is not the store's: outside our data below the county
+            return _Scope(lib, counties, deepest if deepest == "county" else "none", unknown_town=True)
+        return _Scope(lib, counties, deepest, towns, communities,
+                      unplaced_community=community_stated and not communities)
 
     _RUN = re.compile(r"[^\d\-#A-Z]+")
     _MARKS = re.compile(r"^(号楼|号院|号|栋|幢|座|单元|层|楼|室|户|门|期|排|组|弄)")
@@ -309,7 +426,7 @@ class AddressMatcher:
         Only the characters covered by no known name are looked at, each stretch alone or joined to the
         short name (alias) next to it; a few alternatives are kept when they score alike, so that the
         doorplate or building number can tell them apart later."""
-        start = admin_table().match_prefix(s, hint=self.lib.county_adcode).end
+        start = admin_table().match_prefix(s, hint=self.lib.adcode_hint).end
         spans = [sp for sp in self.names.scan(s) if sp.start >= start]
         covered: dict[int, Any] = {}
         for sp in spans:
@@ -385,60 +502,58 @@ class AddressMatcher:
         top = ranked[0][1][0]
         return [(a, b, name, sim) for name, (sim, a, b) in ranked[:3] if sim >= top - 0.12]
 
-    def _analyse(self, s: str) -> tuple[list[_Cand], ParsedAddress, ParseDetail, _Cand | None]:
+    def _analyse(self, s: str) -> tuple[list[_Cand], ParsedAddress, ParseDetail, list[_Cand]]:
         best = None
         merged: dict[tuple, _Cand] = {}
         for text, sims in self._correct(s):
             res = self._analyse_one(text, sims)
-            if best is None or (res[0] and (not best[0] or res[0][0].score > best[0][0].score)):
+            if best is None or _top(res[0]) > _top(best[0]):
                 best = res
             for c in res[0]:
                 key = c.target()
                 if key not in merged or merged[key].score < c.score:
                     merged[key] = c
         assert best is not None
-        return sorted(merged.values(), key=self._order), best[1], best[2], best[3]
+        return list(merged.values()), best[1], best[2], best[3]
 
     def _analyse_one(
         self, s: str, corrections: dict[str, float]
-    ) -> tuple[list[_Cand], ParsedAddress, ParseDetail, _Cand | None]:
-        lib = self.lib
-        corrected = bool(corrections)
-        p, d = parse_detail(s, self.names, hint=lib.county_adcode, normalized=True)
-        ok, deepest = self._admin_ok(p, d)
-        county_code = lib.county_code
-        if not ok:
-            return [], p, d, _Cand("none", 0.0)
-        town, town_stated = self._region("town", p, d)
-        comm, comm_stated = self._region("community", p, d)
-        if comm and not town:
-            town = lib.regions[comm]["parent_code"]
-        if town_stated and town is None:
-            # a town that is not the library's: outside our data below the county
-            lvl = "county" if deepest == "county" else "none"
-            return [], p, d, _Cand(lvl, 0.9 if lvl == "county" else 0.0, region=county_code)
-        if comm:
-            fallback = _Cand("community", 0.9, region=comm)
-        elif town:
-            fallback = _Cand("town", 0.9, region=town)
-        elif deepest == "county":
-            fallback = _Cand("county", 0.9, region=county_code)
-        else:
-            fallback = _Cand("none", 0.0)
+    ) -> tuple[list[_Cand], ParsedAddress, ParseDetail, list[_Cand]]:
+        """Candidates for one spelling: the place the text states, then its compound, road, point of
+        interest or bare building number, each scored by how well it fits that place."""
+        p, d = parse_detail(s, self.names, hint=self.lib.adcode_hint, normalized=True)
+        scope = self._scope(p, d)
+        if scope is None:
+            return [], p, d, [_Cand("none", 0.0)]
+        if scope.unknown_town:
+            return [], p, d, scope.areas()
+        if corrections and scope.unplaced_community:
+            return [], p, d, scope.areas()  # a spelling correction that names a community not there
+        method = "fuzzy" if corrections else "exact"
+        door = None
+        if p.doorplate:
+            m = re.match(r"(\d+)", p.doorplate)
+            door = int(m.group(1)) if m else None
+        comp_names, road_names, method = self._named_parts(p, d, corrections, method, scope, door)
+        cands = self._compound_cands(p, scope, comp_names, road_names, door, method)
+        cands += self._road_cands(p, scope, comp_names, road_names, door, method)
+        if not cands:
+            cands = self._poi_cands(d, scope, method)
+        if not cands and p.building and not p.compound and not p.road:
+            cands = self._label_cands(p, scope, method)
+        for c in cands:
+            c.score = max(0.0, min(1.0, c.score))
+        return cands, p, d, scope.areas()
 
-        def adj(idx: int) -> float:
-            rec = lib.records[idx]
-            a = 0.0
-            if comm:
-                a += 0.02 if rec.community_code == comm else -0.3
-            elif town and rec.town_code and rec.town_code != town:
-                a -= 0.3
-            return a
+    def _named_parts(self, p: ParsedAddress, d: ParseDetail, corrections: dict[str, float], method: str,
+                     scope: _Scope, door: int | None) -> tuple[list[tuple[str, float]], list[tuple[str, float]], str]:
+        """(compounds, roads, method): the known compound and road names the text may mean, each with how
+        sure we are of it (1.0 for the name as typed).
 
-        cands: list[_Cand] = []
-        method = "fuzzy" if corrected else "exact"
-
-        # the compound
+        In a city a name may be known only in other towns than the one stated (a wrong road suffix that
+        spells another town's road): names like it in the stated places are then looked for too, as for
+        a name nobody knows."""
+        allowed = self._names_in(scope)
         comp_names: list[tuple[str, float]] = []
         if p.compound:
             known = d.known.get("compound")
@@ -446,37 +561,63 @@ class AddressMatcher:
                 raw = known[0]
                 # an alias (a stem) naming several compounds: 小区 is the suffix most often dropped
                 comp_names = [(n, 1.0 if raw == n else (0.97 if n.endswith("小区") else 0.965)) for n in known[1]]
-            else:
-                sims = self._similar(normalize(p.compound), ("compound",))
-                comp_names = [(c, v) for _, c, v in sims[:6]]
+            if not self._here(comp_names, allowed):
+                sims = self._similar(normalize(p.compound), ("compound",), allowed=allowed)
+                comp_names = _merge(comp_names, [(c, v) for _, c, v in sims[:6]])
                 method = "fuzzy"
-        # the road
         road_names: list[tuple[str, float]] = []
         if p.road:
             known = d.known.get("road")
             if known and known[1]:
                 road_names = [(n, 1.0 if known[0] == n else 0.97) for n in known[1]]
-            else:
-                sims = self._similar(normalize(p.road), ("road",))
-                road_names = [(c, v) for _, c, v in sims[:4]]
+            if not self._here(road_names, allowed):
+                sims = self._similar(normalize(p.road), ("road",), allowed=allowed)
+                road_names = _merge(road_names, [(c, v) for _, c, v in sims[:4]])
                 if not comp_names and p.building and not p.doorplate:
                     # a compound whose name ends like a road: 润田巷3号楼
-                    sims = self._similar(normalize(p.road), ("compound",))
+                    sims = self._similar(normalize(p.road), ("compound",), allowed=allowed)
                     comp_names = [(c, v) for _, c, v in sims[:4]]
                 method = "fuzzy"
+            elif door is not None and not any(self._door_here(n, door, scope) for n, _ in road_names):
+                # a doorplate the named road does not have, on a road of nearly the same name: 公园街85号
+                # for 公园路85号 (the road typed exists, in another town or without that number)
+                sims = self._similar(normalize(p.road), ("road",), allowed=allowed)
+                road_names = _merge(road_names, [(c, v) for _, c, v in sims[:4] if self._door_here(c, door, scope)])
         if corrections:
-            comp_names = [(n, min(v, corrections.get(n, 1.0))) for n, v in comp_names]
-            road_names = [(n, min(v, corrections.get(n, 1.0))) for n, v in road_names]
-        door = None
-        if p.doorplate:
-            m = re.match(r"(\d+)", p.doorplate)
-            door = int(m.group(1)) if m else None
+            comp_names = [(n, min(v, _corrected(n, d.known.get("compound"), corrections))) for n, v in comp_names]
+            road_names = [(n, min(v, _corrected(n, d.known.get("road"), corrections))) for n, v in road_names]
+        return comp_names, road_names, method
 
+    def _door_here(self, road: str, door: int, scope: _Scope) -> bool:
+        """Whether ``road`` has doorplate ``door`` in a town the text allows."""
+        idxs = self.lib.road_door.get((road, door), ())
+        return any(scope.admits_town(self.lib.records[i].town_code) for i in self.lib.first_per_town(idxs))
+
+    def _names_in(self, scope: _Scope) -> frozenset[str] | None:
+        """The road and compound names of the towns the text allows; None when it allows every town."""
+        towns = scope.admitted_towns()
+        return None if towns is None else self.lib.names_in(towns)
+
+    def _here(self, names: list[tuple[str, float]], allowed: frozenset[str] | None) -> bool:
+        """Whether a known name may be meant where the text places it (a name with no known town may)."""
+        located = self.lib.located_names
+        return bool(names) and (allowed is None or any(n in allowed or n not in located for n, _ in names))
+
+    def _adj(self, scope: _Scope, idx: int) -> float:
+        rec = self.lib.records[idx]
+        return scope.adjust(rec.community_code, rec.town_code)
+
+    def _compound_cands(self, p: ParsedAddress, scope: _Scope, comp_names: list[tuple[str, float]],
+                        road_names: list[tuple[str, float]], door: int | None, method: str) -> list[_Cand]:
+        """A building of each compound of that name (every town's), or the compound when its number is not
+        known there."""
+        lib, cands = self.lib, []
+        towns = scope.admitted_towns()
         for cname, sim in comp_names:
-            for key in lib.compounds_by_name.get(cname, []):
+            for key in lib.compounds_in(cname, towns):
                 c = lib.compounds[key]
-                rep = c.representative()
-                a = adj(rep)
+                rep = lib.representatives[key]
+                a = self._adj(scope, rep)
                 if door is not None and road_names:
                     if any(c.road == rn for rn, _ in road_names) and c.door == door:
                         a += 0.03
@@ -494,76 +635,104 @@ class AddressMatcher:
                 else:
                     cands.append(_Cand("compound", sim + a, idx=rep, compound=key,
                                        buildings=tuple(c.members), method=method))  # fmt: skip
+        return cands
 
+    def _road_cands(self, p: ParsedAddress, scope: _Scope, comp_names: list[tuple[str, float]],
+                    road_names: list[tuple[str, float]], door: int | None, method: str) -> list[_Cand]:
+        """The building at the doorplate on each road of that name (one per town holding it), else the
+        nearest doorplate there; a road without a number answers at road level."""
+        lib, cands = self.lib, []
         for rname, sim in road_names:
+            towns = [t for t in lib.road_towns.get(rname, [None]) if scope.admits_town(t)]
             if door is None:
                 if not comp_names:
-                    cands.append(_Cand("road", (sim - 0.15), road=rname, method=method))
+                    several = len(lib.road_towns.get(rname, ())) > 1
+                    cands += [_Cand("road", sim - 0.15, road=rname, region=t if several else None, method=method)
+                              for t in towns or [None]]
                 continue
             idxs = lib.road_door.get((rname, door))
             if idxs:
-                rec = lib.records[idxs[0]]
-                if rec.compound:
-                    key = next(
-                        (k for k in lib.compounds_by_name.get(rec.compound, [])
-                         if lib.compounds[k].community_code == rec.community_code), None,
-                    )  # fmt: skip
-                    c = lib.compounds[key] if key is not None else None
-                    if c is not None and p.building and p.building in c.buildings:
-                        idx = c.buildings[p.building]
-                        bonus = 0.02 if any(n == c.name for n, _ in comp_names) else 0.0
-                        cands.append(_Cand("building", sim + adj(idx) + bonus - (0.0 if comp_names else 0.03),
-                                           idx=idx, compound=key, method=method))  # fmt: skip
-                    elif c is not None and len(c.members) > 1:
-                        cands.append(_Cand("compound", sim + adj(c.representative()) - 0.05, idx=c.representative(),
-                                           compound=key, buildings=tuple(c.members), method=method))  # fmt: skip
-                    else:
-                        cands.append(_Cand("building", sim + adj(rec.idx) - 0.05, idx=rec.idx, method=method))
-                else:
-                    cands.append(_Cand("building", sim + adj(rec.idx), idx=rec.idx, method=method))
-            else:
-                near = lib.nearest_door(rname, door)
+                firsts = lib.first_per_town(idxs)
+                here = [i for i in firsts if scope.admits_town(lib.records[i].town_code)]
+                cands += [self._at_doorplate(p, scope, comp_names, sim, idx, method) for idx in here or firsts]
+                continue
+            for town in towns:
+                near = lib.nearest_door(rname, door, town)
                 if near is not None:
-                    cands.append(_Cand("road", sim * 0.75 + adj(near), idx=near, road=rname, method=method))
+                    cands.append(_Cand("road", sim * 0.75 + self._adj(scope, near), idx=near, road=rname,
+                                       method=method))
+        return cands
 
+    def _at_doorplate(self, p: ParsedAddress, scope: _Scope, comp_names: list[tuple[str, float]], sim: float,
+                      idx: int, method: str) -> _Cand:
+        lib = self.lib
+        rec = lib.records[idx]
+        if not rec.compound:
+            fit = -0.1 if comp_names else 0.0  # a compound typed, and this doorplate is none
+            return _Cand("building", sim + self._adj(scope, rec.idx) + fit, idx=rec.idx, method=method)
+        key = next((k for k in lib.compounds_by_name.get(rec.compound, [])
+                    if lib.compounds[k].community_code == rec.community_code), None)  # fmt: skip
+        c = lib.compounds[key] if key is not None else None
+        typed = any(n == rec.compound for n, _ in comp_names)
+        other = -0.1 if comp_names and not typed else 0.0  # the compound typed is not the one at this doorplate
+        if c is not None and p.building and p.building in c.buildings:
+            b = c.buildings[p.building]
+            fit = -0.03 if not comp_names else (0.02 if typed else other)
+            return _Cand("building", sim + self._adj(scope, b) + fit, idx=b, compound=key, method=method)
+        if c is not None and len(c.members) > 1:
+            rep = lib.representatives[c.key]
+            return _Cand("compound", sim + self._adj(scope, rep) - 0.05 + other, idx=rep,
+                         compound=key, buildings=tuple(c.members), method=method)  # fmt: skip
+        return _Cand("building", sim + self._adj(scope, rec.idx) - 0.05 + other, idx=rec.idx, method=method)
+
+    def _poi_cands(self, d: ParseDetail, scope: _Scope, method: str) -> list[_Cand]:
+        """A station, unit or alias named in the text: its building, or its community."""
         poi = d.known.get("poi")
-        if poi and poi[1] and not cands:
-            target = lib.poi.get(poi[1][0], {})
+        if not (poi and poi[1]):
+            return []
+        cands = []
+        for target in self.lib.poi.get(poi[1][0], []):
             if "building" in target:
                 idx = int(target["building"])  # type: ignore[arg-type]
-                cands.append(_Cand("building", 0.9 + adj(idx), idx=idx, method=method))
+                cands.append(_Cand("building", 0.9 + self._adj(scope, idx), idx=idx, method=method))
             elif "region" in target:
-                cands.append(_Cand("community", 0.9, region=str(target["region"]), method=method))
+                region = str(target["region"])
+                a = scope.adjust(region, self.lib.regions[region]["parent_code"])  # type: ignore[arg-type]
+                cands.append(_Cand("community", 0.9 + min(a, 0.0), region=region, method=method))
+        return cands
 
-        if not cands and p.building and not p.compound and not p.road:
-            # a building number alone: every building with that number in the area
-            area = [
-                i for i in lib.buildings_by_label.get(p.building, [])
-                if (not comm or lib.records[i].community_code == comm)
-                and (not town or lib.records[i].town_code == town)
-            ]  # fmt: skip
-            if area:
-                lvl = fallback.level if fallback.level != "none" else "county"
-                region = fallback.region or county_code
-                score = 0.5 if len(area) > 1 else 0.8
-                cands = [_Cand("building", score, idx=i, method=method) for i in area[:5]]
-                if len(area) > 1:
-                    cands.insert(0, _Cand(lvl, 0.5 + 1e-6, region=region, method=method))
-        for c in cands:
-            c.score = max(0.0, min(1.0, c.score))
-        return cands, p, d, fallback
+    def _label_cands(self, p: ParsedAddress, scope: _Scope, method: str) -> list[_Cand]:
+        """A building number alone: every building with that number in the area named, answered at the
+        area's level when there are several."""
+        lib = self.lib
+        area = [
+            i for i in lib.buildings_by_label.get(p.building or "", [])
+            if (not scope.communities or lib.records[i].community_code in scope.communities)
+            and scope.admits_town(lib.records[i].town_code)
+        ]  # fmt: skip
+        if not area:
+            return []
+        cands = [_Cand("building", 0.5 if len(area) > 1 else 0.8, idx=i, method=method) for i in area[:5]]
+        places = [a for a in scope.areas() if a.level != "none"]
+        if len(area) > 1 and len(places) <= 1:
+            place = places[0] if places else _Cand("county", 0.0, region=lib.county_code)
+            if place.region is not None:
+                cands.insert(0, _Cand(place.level, 0.5 + 1e-6, region=place.region, method=method))
+        return cands
 
     def _order(self, c: _Cand) -> tuple:
         code = self.lib.records[c.idx].code if c.idx is not None else (c.region or c.road or "")
         return (-round(c.score, 6), {"building": 0, "compound": 1, "road": 2}.get(c.level, 3), code)
 
     # ------------------------------------------------------------------ result
-    def _result(self, cands: list[_Cand], p: ParsedAddress, fallback: _Cand | None) -> MatchResult:
+    def _result(self, cands: list[_Cand], p: ParsedAddress, areas: list[_Cand]) -> MatchResult:
         lib = self.lib
         parsed = p.to_dict()
+        if not cands and len(areas) > 1:
+            cands = areas  # a place name several towns or counties hold: each is a candidate
         candidates = [self._candidate(c) for c in cands[:5]]
         if not cands:
-            fb = fallback or _Cand("none", 0.0)
+            fb = areas[0] if areas else _Cand("none", 0.0)
             code = fb.region if fb.level != "none" else None
             return MatchResult(
                 level=fb.level, score=fb.score if fb.level != "none" else 0.0, code=code,
@@ -598,7 +767,7 @@ class AddressMatcher:
                 code = lib.road_codes.get(top.road or "", code)
         elif top.level == "road":
             code = lib.road_codes.get(top.road or "")
-            address = top.road
+            address = self._road_address(top)
         else:
             code = top.region
             address = self._region_address(code) if code else None
@@ -622,7 +791,7 @@ class AddressMatcher:
             address = rec.address if c.level != "compound" else self._compound_address(rec)
             return Candidate(level=c.level, score=round(c.score, 4), address=address,  # type: ignore[arg-type]
                              building=BuildingRef(code=rec.code, name=rec.name), community_code=rec.community_code)
-        address = self._region_address(c.region) if c.region else c.road
+        address = self._road_address(c) if c.level == "road" else self._region_address(c.region)
         return Candidate(level=c.level, score=round(c.score, 4), address=address,  # type: ignore[arg-type]
                          community_code=c.region if c.level == "community" else None)
 
@@ -633,6 +802,10 @@ class AddressMatcher:
                 return rec.address[: -len(tail)]
         return rec.address
 
+    def _road_address(self, c: _Cand) -> str | None:
+        """A road's name, after its town's address when the name recurs in other towns."""
+        return (self._region_address(c.region) or "") + (c.road or "") if c.region else c.road
+
     def _region_address(self, code: str | None) -> str | None:
         if not code or code not in self.lib.regions:
             return None
@@ -641,8 +814,5 @@ class AddressMatcher:
         while cur and cur in self.lib.regions:
             names.append(str(self.lib.regions[cur]["name"]))
             cur = self.lib.regions[cur]["parent_code"]  # type: ignore[assignment]
-        chain = self.lib.chain_names
-        prefix = (chain.get("province") or "") + (chain.get("city") or "")
-        if chain.get("city") == chain.get("province"):
-            prefix = chain.get("province") or ""
-        return prefix + "".join(reversed(names))
+        chain = self.lib.chain_of(code)
+        return (chain.prefix() if chain else "") + "".join(reversed(names))
