@@ -174,3 +174,49 @@ def test_a_county_outside_the_store_answers_nothing(client, layers) -> None:
     b = layers["buildings"].iloc[0]
     answer = ask(client, f"山西省运城市{other}{b['compound'] or b['road']}1号楼")
     assert answer["match"]["level"] == "none" and answer["grid"] is None
+
+
+def recurring_doorplates(places: pd.DataFrame) -> pd.DataFrame:
+    """Buildings outside compounds whose road and doorplate recur in another town."""
+    plain = places[places["compound"] == ""]
+    towns = plain.groupby(["road", "doorplate"])["town"].transform("nunique")
+    return plain[towns > 1].sort_values(["road", "doorplate", "town"])
+
+
+def test_a_doorplate_held_by_two_towns_is_ambiguous_until_the_town_is_stated(client, layers, places) -> None:
+    name = dict(zip(layers["regions"]["code"], layers["regions"]["name"], strict=True))
+    recurring = recurring_doorplates(places)
+    assert len(recurring), "the test needs a road and doorplate held by two towns"
+    (road, doorplate), group = next(iter(recurring.groupby(["road", "doorplate"])))
+    assert ask(client, f"{road}{doorplate}")["match"]["ambiguous"] is True
+    for code, row in group.drop_duplicates("town").iterrows():
+        answer = ask(client, f"{name[row['county']]}{name[row['town']]}{road}{doorplate}")
+        assert (answer["match"]["building"]["code"], answer["match"]["ambiguous"]) == (code, False)
+        assert answer["grid"]["code"] == row["grid"]
+
+
+def test_a_wrong_road_suffix_is_read_in_the_town_stated_even_when_another_town_has_that_road(
+        client, layers, places) -> None:
+    """八家巷 typed for 八家路 of town A, while town B has a real 八家巷: the stated town wins, as in a
+    county with one town."""
+    name = dict(zip(layers["regions"]["code"], layers["regions"]["name"], strict=True))
+    plain = places[places["compound"] == ""]
+    roads_by_town = plain.groupby("town")["road"].agg(set)
+    checked = 0
+    for code, row in plain.sample(frac=1.0, random_state=3).iterrows():
+        stem = row["road"][:-1] if row["road"].endswith(("路", "街", "巷")) else None
+        if not stem or row["road"].endswith(("大街",)):
+            continue
+        wrong = next((stem + s for s in ("路", "街", "巷") if stem + s != row["road"]
+                      and stem + s not in roads_by_town[row["town"]]
+                      and any(stem + s in roads for town, roads in roads_by_town.items() if town != row["town"])),
+                     None)  # fmt: skip
+        if wrong is None:
+            continue
+        answer = ask(client, f"{name[row['county']]}{name[row['town']]}{name[row['community_code']]}{wrong}"
+                             f"{row['doorplate']}")
+        assert (answer["match"]["building"] or {}).get("code") == code, (wrong, row["road"], row["doorplate"])
+        checked += 1
+        if checked == 5:
+            break
+    assert checked >= 2
