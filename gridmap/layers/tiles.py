@@ -63,11 +63,11 @@ MAX_ZOOM: Final = 22
 BUILDINGS_MIN_ZOOM: Final = 16
 """Footprints from street zoom on, as the dispatcher page drew them before."""
 COVERAGE_MIN_ZOOM: Final = 14
-MIN_ZOOM: Final = {"grids": 10, "stations": 10, "units": 10, "precincts": 9, "buildings": BUILDINGS_MIN_ZOOM,
+MIN_ZOOM: Final = {"grids": 11, "stations": 11, "units": 11, "precincts": 9, "buildings": BUILDINGS_MIN_ZOOM,
                    "coverage": COVERAGE_MIN_ZOOM}
 """Below these zooms a layer's tiles are empty: at a city's zoom one tile would hold thousands of grids (megabytes,
 seconds to encode and to draw) that no one can read; region outlines and incident clusters draw the city."""
-COMMUNITIES_MIN_ZOOM: Final = 10
+COMMUNITIES_MIN_ZOOM: Final = 11
 """Community outlines from this zoom; county and town outlines at every zoom."""
 """The planner's buildings (distance to the nearest station) from this zoom: a town's worth per tile."""
 POINTS_MIN_ZOOM: Final = 15
