@@ -346,3 +346,19 @@ def test_a_scenarios_sites_count_as_stations_in_coverage_tiles_and_the_planner_p
     assert page.status_code == 200 and "含规划站点" in page.text and f'"scenario":{scenario}' in page.text
     assert client.get("/tiles/coverage/16/0/0.pbf", params={"scenario": 999999},
                       headers=headers["planner"]).status_code == 404
+
+
+def test_dispatchers_and_admins_share_one_prepared_view_of_the_incidents(app, client, coverage, headers):
+    """Both see every incident: after a change, the first of them prepares the incidents, the other reads none."""
+    report = {"category": "infra.streetlight", "description": "路灯不亮", "lon": 110.7693, "lat": 35.1425}
+    assert client.post("/v1/incidents", json=report).status_code == 201  # a new incidents revision
+    tile = "/".join(map(str, tile_of(110.7693, 35.1425, 13)))
+    store = app.state.store
+    read = store.incident_rows_read
+    assert client.get(f"/tiles/incidents/{tile}.pbf", headers=headers["dispatcher"]).status_code == 200
+    assert store.incident_rows_read > read
+    read = store.incident_rows_read
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    assert client.get(f"/tiles/incidents/{tile}.pbf", headers=admin).status_code == 200
+    assert client.get(f"/tiles/grids/{tile}.pbf", headers=admin).status_code == 200
+    assert store.incident_rows_read == read

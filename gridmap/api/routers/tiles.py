@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from gridmap.access import check_actor, incidents_for_map
+from gridmap.access import STAFF_ROLES, check_actor, incidents_for_map
 from gridmap.api.deps import MAX_ROW_ID, ActorDep, coverage_of
 from gridmap.auth import ANONYMOUS, PUBLIC, Actor
 from gridmap.errors import Unauthorized
@@ -122,7 +122,9 @@ async def tile(
             incidents = frame if frame is not None else load_incidents(state.store, coverage)
             return incidents_for_map(incidents, actor=viewer, coverage=coverage)
 
-        prepared, counts = tiles.incident_view((coverage.revision, version, who, view), load, coverage=coverage,
+        # dispatchers and admins see every incident alike: one prepared view for all of them
+        shared = ("staff",) if viewer.role in STAFF_ROLES else who
+        prepared, counts = tiles.incident_view((coverage.revision, version, shared, view), load, coverage=coverage,
                                                view=view)
         if layer == "grids":
             return tiles.grids_tile(layers, counts, view, z, x, y)
