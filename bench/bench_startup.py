@@ -16,6 +16,7 @@ For each size (towns of ``geodata/build_city.py``; 1, 10 and 100 by default):
     python bench/bench_startup.py                      # 1, 10, 100 towns (100: ~10 min, ~2 GB of files)
     python bench/bench_startup.py --sizes 1 10         # skip 100
     python bench/bench_startup.py --baseline /path/to/older/checkout   # also time that checkout's server start
+    python bench/bench_startup.py --only history       # steps 1 and 3: the history load alone (100: ~3 min)
 
 ``--baseline`` starts the server of another checkout (e.g. ``git worktree add /tmp/base <commit>``) on the
 same stores, for 1 and 10 towns only (the pre-issue-10 code needs ~33 min at 100 towns). Figures are wall
@@ -166,11 +167,16 @@ def _vm_hwm_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure(towns: int, baseline: Path | None) -> dict[str, float]:
+def measure(towns: int, baseline: Path | None, only: str | None = None) -> dict[str, float]:
     print(f"{towns} town(s):", flush=True)
     package = city(towns)
     db, import_s = fresh_store(towns, package)
     figures: dict[str, float] = {"import_s": import_s}
+    if only == "history":
+        figures.update(json.loads(run([sys.executable, __file__, "--child", "history", str(db),
+                                       str(package / "incidents.csv")]).stdout))
+        print("  " + json.dumps({k: round(v, 3) for k, v in figures.items()}), flush=True)
+        return figures
     figures.update(json.loads(run([sys.executable, __file__, "--child", "build", str(db)]).stdout))
     figures.update(json.loads(run([sys.executable, __file__, "--child", "read", str(db)]).stdout))
     figures.update(json.loads(run([sys.executable, __file__, "--child", "history", str(db),
@@ -204,6 +210,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--baseline", type=Path, help="another checkout whose server start is timed too")
+    parser.add_argument("--only", choices=["history"], help="only this step, on a freshly imported store "
+                        "(results in bench/results/startup-history.json)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -211,8 +219,9 @@ def main() -> None:
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     print(f"{time.strftime('%Y-%m-%d %H:%M')} on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    results = {towns: measure(towns, args.baseline) for towns in args.sizes}
-    (RESULTS / "startup.json").write_text(json.dumps(results, indent=1))
+    results = {towns: measure(towns, args.baseline, args.only) for towns in args.sizes}
+    (RESULTS / ("startup.json" if args.only is None else f"startup-{args.only}.json")).write_text(
+        json.dumps(results, indent=1))
     report(results)
 
 

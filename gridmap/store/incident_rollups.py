@@ -8,7 +8,9 @@ Two tables, one row per month and combination of what the statistics count by:
 - ``incident_place_rollup``: grid and community (``''``: none).
 
 Triggers on ``incidents`` keep them in the same transaction as every insert, update and delete, so
-they cannot drift from the rows whatever writes them (the service, a restore, QGIS). The month is
+they cannot drift from the rows whatever writes them (the service, a restore, QGIS). A bulk insert
+(a history) sets the insert trigger aside and counts its rows at once, with the same keys, before
+it commits (``count_inserted``). The month is
 the UTC month of ``reported_at``; a period of reports is read as whole months from here and its
 ragged ends, at most a month each, from the incidents themselves (``incidents_period`` index).
 """
@@ -73,9 +75,12 @@ def _table(name: str) -> str:
             f"PRIMARY KEY ({', '.join([*columns, 'month'])})) WITHOUT ROWID")
 
 
+INSERT_TRIGGER: Final = "incidents_rollup_insert"
+"""Counts each inserted incident: set aside by a bulk insert, which counts its rows at once (``count_inserted``)."""
+INSERT_TRIGGER_SQL: Final = _trigger(INSERT_TRIGGER, "INSERT", [("NEW", "+ 1")])
 DDL: Final = [
     *(_table(name) for name in ROLLUPS),
-    _trigger("incidents_rollup_insert", "INSERT", [("NEW", "+ 1")]),
+    INSERT_TRIGGER_SQL,
     _trigger("incidents_rollup_delete", "DELETE", [("OLD", "- 1")]),
     _trigger("incidents_rollup_update", f"UPDATE OF {', '.join(COUNTED_COLUMNS)}", [("OLD", "- 1"), ("NEW", "+ 1")]),
 ]
@@ -92,6 +97,24 @@ def prepare(conn: sqlite3.Connection) -> None:
     for table in ROLLUPS:
         if table not in have:
             conn.execute(recount_sql(table).replace("SELECT", f"INSERT INTO {table} SELECT", 1))
+
+
+def stop_counting_inserts(conn: sqlite3.Connection) -> None:
+    """Drop the insert trigger for a bulk insert; inside its transaction, so no other writer sees it gone."""
+    conn.execute(f"DROP TRIGGER IF EXISTS {INSERT_TRIGGER}")
+
+
+def count_inserted(conn: sqlite3.Connection, first_fid: int) -> None:
+    """Count the incidents from ``first_fid`` on into the rollups, as the insert trigger would have
+    (the same keys; a row it finds, even at 0, is added to), and put the trigger back.
+
+    One GROUP BY per table: a city's year is a few thousand groups instead of four statements per row."""
+    for table in ROLLUPS:
+        names, values = _keys(table, "incidents")
+        conn.execute(f"INSERT INTO {table} ({', '.join(names)}, n) SELECT {', '.join(values)}, count(*) "
+                     f"FROM incidents WHERE fid >= ? GROUP BY {', '.join(str(i + 1) for i in range(len(names)))} "
+                     f"ON CONFLICT ({', '.join(names)}) DO UPDATE SET n = n + excluded.n", (first_fid,))
+    conn.execute(INSERT_TRIGGER_SQL)
 
 
 def recount_sql(table: str) -> str:

@@ -11,10 +11,12 @@ forgotten after ``IDEMPOTENCY_TTL``: another sender's key never finds, nor revea
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Final, NamedTuple
@@ -121,16 +123,21 @@ SQLite's planner takes every index key as equally selective and may walk every c
 to list the few of one grid; roughly right figures are enough to tell nine statuses from ten
 thousand grids."""
 BULK_CACHE_KIB: Final = 256 * 1024
-"""SQLite's page cache while a bulk insert runs (default: 2 MiB). Each incident lands at scattered
-places in a dozen indexes; with their pages kept in memory a city's history loads about twice
-as fast (4,800 instead of 2,600 incidents/s here). Given back when the insert ends."""
+"""SQLite's page cache while a bulk insert runs (default: 2 MiB): the new rows' pages, and the sorts
+that build the incident indexes again, stay in memory. Given back when the insert ends."""
 
+BULK_CHUNK: Final = 10_000
+"""Incidents a bulk insert turns into tuples and hands to SQLite at a time (with their events)."""
+ROWS_PER_STATEMENT: Final = 100
+"""Rows of one ``INSERT … VALUES (…), (…)`` of a bulk insert (fewer if SQLite's limit of parameters says so)."""
+
+INDEX_DDL: Final = [f"CREATE INDEX IF NOT EXISTS {name} ON incidents{columns}" for name, columns in INDEXES.items()]
 _DDL = [
     "CREATE TABLE IF NOT EXISTS incidents (fid INTEGER PRIMARY KEY AUTOINCREMENT, "
     + ", ".join(f"{name} {kind}" for name, kind in INCIDENT_COLUMNS.items())
     + ", geom POINT)",
     *(f"DROP INDEX IF EXISTS {name}" for name in OBSOLETE_INDEXES),
-    *(f"CREATE INDEX IF NOT EXISTS {name} ON incidents{columns}" for name, columns in INDEXES.items()),
+    *INDEX_DDL,
     "CREATE TABLE IF NOT EXISTS incident_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
     "incident_id INTEGER NOT NULL REFERENCES incidents(fid), at TEXT NOT NULL, actor TEXT NOT NULL, "
     "role TEXT NOT NULL, action TEXT NOT NULL, from_status TEXT, to_status TEXT, note TEXT, reply TEXT)",
@@ -267,12 +274,28 @@ class IncidentTables:
             return incident_id, True
 
     def insert_incidents(self, rows: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> int:
-        """Bulk insert (sample history): each record with its full event list, in one transaction."""
+        """Bulk insert (a history): each record with its full event list, in one transaction.
+
+        Inside that transaction the incident indexes and the rollups' insert trigger are set aside,
+        the rows go in ``BULK_CHUNK`` at a time as tuples (``ROWS_PER_STATEMENT`` a statement), then the
+        indexes are built again (one sort each), the new rows counted into the rollups (one GROUP BY
+        each, ``count_inserted``) and the trigger put back: what inserting them one by one would store,
+        at a third of the cost for a city's history (``docs/benchmarks.md``). Other connections see
+        the store before or after, never between; a failure rolls all of it back, indexes and trigger
+        included. Building the indexes again sorts the whole table, so a few rows added to a large
+        store cost seconds: this is for histories, not for reports."""
         count = 0
         with self._transaction() as conn, _bulk_cache(conn):
-            for record, events in rows:
-                self._insert(conn, record, events)
-                count += 1
+            first = _next_fid(conn)
+            for name in INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {name}")
+            incident_rollups.stop_counting_inserts(conn)
+            for chunk in _chunks(rows, BULK_CHUNK):
+                _insert_chunk(conn, chunk, first + count)
+                count += len(chunk)
+            for statement in INDEX_DDL:
+                conn.execute(statement)
+            incident_rollups.count_inserted(conn, first)
             _bump_incident_revision(conn)
             _analyze(conn)  # the table may have grown a hundredfold
         self.checkpoint()  # type: ignore[attr-defined]
@@ -404,6 +427,82 @@ def _bump_incident_revision(conn: sqlite3.Connection) -> None:
     count = int(head) + 1 if head.isdigit() else 1
     conn.execute("INSERT OR REPLACE INTO gridmap_meta VALUES (?, ?)",
                  (INCIDENT_REVISION_KEY, f"{count}.{secrets.token_hex(6)}"))
+
+
+def _next_fid(conn: sqlite3.Connection) -> int:
+    """The id AUTOINCREMENT would give the next incident: above any ever used, even if deleted since."""
+    row = conn.execute("SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'incidents'), 0), "
+                       "coalesce((SELECT max(fid) FROM incidents), 0))").fetchone()
+    return int(row[0]) + 1
+
+
+def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
+"""``json.dumps(value, ensure_ascii=False)`` without making an encoder per call."""
+_INSERT_EVENT: Final = f"INSERT INTO incident_events ({', '.join(EVENT_COLUMNS)})"
+
+
+def _json_cell(value: Any) -> str:
+    return "[]" if value == [] else _to_json(value)
+
+
+class _Columns(NamedTuple):
+    """How records with one set of keys become rows: the INSERT, and the record's plain columns."""
+
+    head: str
+    plain: Callable[[dict[str, Any]], tuple[Any, ...]]
+
+
+def _columns_of(keys: tuple[str, ...]) -> _Columns:
+    """The columns ``_insert`` writes for a record with these keys: its own, and every JSON column
+    (``[]`` when it lacks one); any other column it lacks keeps its default."""
+    plain = [k for k in INCIDENT_COLUMNS if k in keys and k not in JSON_COLUMNS]
+    names = ["fid", *plain, *JSON_COLUMNS, "geom"]
+    return _Columns(f"INSERT INTO incidents ({', '.join(names)})", operator.itemgetter(*plain))  # lon, lat at least
+
+
+def _insert_chunk(conn: sqlite3.Connection, chunk: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+                  first_fid: int) -> None:
+    """Incidents with ids from ``first_fid`` on, in order, stored as ``_insert`` stores each, and
+    their events, in order (their ``seq`` as one by one). Rows go to SQLite as tuples, many a statement."""
+    from gridmap.store.geopackage import encode_geometries
+
+    geoms = encode_geometries(shapely.points([r["lon"] for r, _ in chunk], [r["lat"] for r, _ in chunk]))
+    plans: dict[tuple[str, ...], _Columns] = {}
+    incidents: dict[str, list[tuple[Any, ...]]] = {}
+    events: list[tuple[Any, ...]] = []
+    fields = EVENT_COLUMNS[1:]
+    for fid, (record, record_events), geom in zip(itertools.count(first_fid), chunk, geoms):
+        keys = tuple(record)
+        plan = plans.get(keys) or plans.setdefault(keys, _columns_of(keys))
+        incidents.setdefault(plan.head, []).append(
+            (fid, *plan.plain(record), *(_json_cell(record.get(k, [])) for k in JSON_COLUMNS), geom))
+        events += [(fid, *map(event.get, fields)) for event in record_events]
+    for head, rows in incidents.items():
+        _insert_rows(conn, head, rows)
+    _insert_rows(conn, _INSERT_EVENT, events)
+
+
+def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """``INSERT … VALUES`` of every row, in order, ``ROWS_PER_STATEMENT`` rows a statement: a statement
+    per row (``executemany``) costs about 40% more for the millions of events of a city's history."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = max(1, min(ROWS_PER_STATEMENT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+    one = f"({', '.join('?' * width)})"
+    whole = len(rows) - len(rows) % per
+    if whole:
+        conn.executemany(f"{head} VALUES {', '.join([one] * per)}",
+                         (list(itertools.chain.from_iterable(rows[i:i + per])) for i in range(0, whole, per)))
+    if whole < len(rows):
+        conn.execute(f"{head} VALUES {', '.join([one] * (len(rows) - whole))}",
+                     list(itertools.chain.from_iterable(rows[whole:])))
 
 
 def _analyze(conn: sqlite3.Connection) -> None:
