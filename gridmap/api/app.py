@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.coverage.close()  # a background rebuild under way is dropped, not logged as a failure
             store.close()
 
     app = FastAPI(

@@ -21,8 +21,13 @@ from gridmap.store.base import Store
 
 
 def coverage_of(request: Request) -> Coverage:
-    """The current coverage index (rebuilt when the store's content changed)."""
-    return request.app.state.coverage.get()
+    """The current coverage index (rebuilt when the store's content changed), one per request: a new
+    index swapped in while a request runs is used from the next request on, so the actor's check, the
+    answer and its ETag all come from the same package."""
+    coverage = getattr(request.state, "coverage", None)
+    if coverage is None:
+        coverage = request.state.coverage = request.app.state.coverage.get()
+    return coverage
 
 
 async def get_coverage(request: Request) -> Coverage:
