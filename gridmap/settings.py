@@ -8,10 +8,15 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SAMPLE_PACKAGE = Path(__file__).resolve().parent.parent / "geodata" / "linyi"
-"""The sample county shipped in the repository (found beside the package in a source checkout)."""
-MAP_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "node_modules"
-"""Leaflet and its plugins, installed by ``npm ci --prefix assets`` (see assets/package.json)."""
+BUNDLE = Path(__file__).resolve().parent / "_bundle"
+"""What an installed wheel carries beside the code (setup.py's build hook fills it; no such folder in a
+source checkout, where the files below are found beside the package)."""
+_FROM_WHEEL = BUNDLE.is_dir()
+SAMPLE_PACKAGE = BUNDLE / "linyi" if _FROM_WHEEL else Path(__file__).resolve().parent.parent / "geodata" / "linyi"
+"""The sample county shipped in the repository (geodata/linyi) and in the wheel."""
+MAP_ASSETS = BUNDLE / "vendor" if _FROM_WHEEL else Path(__file__).resolve().parent.parent / "assets" / "node_modules"
+"""Leaflet and its plugins, installed by ``npm ci --prefix assets`` (see assets/package.json); a wheel
+carries the files the map pages use."""
 
 
 class Settings(BaseSettings):

@@ -25,6 +25,7 @@ from typing import Final
 from branca.element import Element, Figure
 
 from gridmap.errors import GridmapError
+from gridmap.settings import BUNDLE
 
 STATIC_PREFIX: Final = "/static"
 OWN_STATIC: Final = Path(__file__).resolve().parent / "static"
@@ -71,13 +72,17 @@ class AssetsMissing(GridmapError):
 
 
 def check_assets(assets_dir: Path) -> None:
-    """Fail with a message that says how to fix it when the npm packages are not installed."""
+    """Fail with a message that says how to fix it when the npm packages are not installed.
+
+    From a source checkout they lie in ``assets/node_modules``; an installed wheel carries the files
+    the pages use in ``gridmap/_bundle/vendor`` (``settings.MAP_ASSETS`` knows which; setup.py copies them).
+    """
     missing = [f for f in REQUIRED_FILES if not (assets_dir / f).is_file()]
     if missing:
-        raise AssetsMissing(
-            f"地图前端资源未安装（缺少 {missing[0]} 等 {len(missing)} 个文件，目录 {assets_dir}）："
-            "请运行 npm ci --prefix assets"
-        )
+        fix = ("这个 wheel 构建时没有带上地图前端资源（GRIDMAP_WHEEL_WITHOUT_MAP_ASSETS）：请在源码目录运行 "
+               "npm ci --prefix assets 后重新构建 wheel，或用 GRIDMAP_MAP_ASSETS 指向已安装的 node_modules"
+               if assets_dir.resolve().is_relative_to(BUNDLE) else "请运行 npm ci --prefix assets")
+        raise AssetsMissing(f"地图前端资源未安装（缺少 {missing[0]} 等 {len(missing)} 个文件，目录 {assets_dir}）：{fix}")
 
 
 def _elements(root: Element) -> Iterator[Element]:
