@@ -21,7 +21,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import tiny_layers, write_package
 from fastapi.testclient import TestClient
 from servers import free_port, start_server, stop_server
 
@@ -61,13 +60,6 @@ def renamed(name: str) -> Callable[[dict], None]:
     return mutate
 
 
-def tiny_package(folder: Path, mutate: Callable[[dict], None] | None = None) -> Path:
-    layers = tiny_layers()
-    if mutate is not None:
-        mutate(layers)
-    return write_package(layers, folder)
-
-
 class Pair:
     """Two ``gridmap serve`` processes over one store: ``a`` and ``b`` are their base URLs."""
 
@@ -90,10 +82,10 @@ class Pair:
 
 
 @pytest.fixture
-def tiny_pair(tmp_path: Path) -> Iterator[Pair]:
+def tiny_pair(tmp_path: Path, tiny_package: Path) -> Iterator[Pair]:
     """Two servers over one store holding the tiny package (fast to start and to index)."""
     db = tmp_path / "shared.gpkg"
-    import_package(GeoPackageStore(db), tiny_package(tmp_path / "first"))
+    import_package(GeoPackageStore(db), tiny_package)
     pair = Pair(db, tmp_path / "servers.log")
     try:
         yield pair
@@ -125,12 +117,12 @@ def grid_name(base: str) -> str:
 
 
 def test_an_import_through_one_process_is_answered_by_the_other_within_2_s(tiny_pair: Pair,
-                                                                            tmp_path: Path) -> None:
+                                                                            make_package) -> None:
     a, b = tiny_pair.a, tiny_pair.b
     assert grid_name(a) == grid_name(b) == "双塔社区第1网格"
     before = httpx.get(f"{b}/health", timeout=10).json()["revision"]
 
-    changed = zipped(tiny_package(tmp_path / "changed", renamed("双塔社区第一网格（新）")))
+    changed = zipped(make_package(renamed("双塔社区第一网格（新）")))
     imported = httpx.post(f"{a}/v1/admin/import", content=changed, headers=AUTH, timeout=60)
     assert imported.status_code == 200, imported.text
     done = time.monotonic()
@@ -151,8 +143,8 @@ def test_an_import_through_one_process_is_answered_by_the_other_within_2_s(tiny_
     assert httpx.get(f"{b}/health", timeout=10).json()["revision"] == revision
 
 
-def test_an_import_by_the_command_line_is_answered_by_both_processes(tiny_pair: Pair, tmp_path: Path) -> None:
-    package = tiny_package(tmp_path / "cli", renamed("双塔社区第1网格（命令行）"))
+def test_an_import_by_the_command_line_is_answered_by_both_processes(tiny_pair: Pair, make_package) -> None:
+    package = make_package(renamed("双塔社区第1网格（命令行）"))
     subprocess.run([sys.executable, "-m", "gridmap", "import", str(package), "--db", str(tiny_pair.db)],
                    check=True, capture_output=True, timeout=120)
     done = time.monotonic()
@@ -251,14 +243,14 @@ class SlowBuild:
 
 
 @pytest.fixture
-def tiny_db(tmp_path: Path) -> Path:
+def tiny_db(tmp_path: Path, tiny_package: Path) -> Path:
     db = tmp_path / "live.gpkg"
-    import_package(GeoPackageStore(db), tiny_package(tmp_path / "first"))
+    import_package(GeoPackageStore(db), tiny_package)
     return db
 
 
 def test_requests_are_answered_from_the_old_index_while_the_new_one_builds(
-        tiny_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tiny_db: Path, make_package, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(db=tiny_db, load_sample_if_empty=False, admin_token=ADMIN)
     with TestClient(create_app(settings)) as client:
         live: LiveCoverage = client.app.state.coverage
@@ -266,7 +258,7 @@ def test_requests_are_answered_from_the_old_index_while_the_new_one_builds(
         slow = SlowBuild(monkeypatch)
         live.check_interval = 0.0  # every request may check
         # another process imports a changed package into the same store
-        report = import_package(GeoPackageStore(tiny_db), tiny_package(tmp_path / "new", renamed("新名字网格")))
+        report = import_package(GeoPackageStore(tiny_db), make_package(renamed("新名字网格")))
         assert report.revision != old.revision
 
         first = client.get("/v1/lookup", params=GRID_POINT)  # notices the new revision, starts the build
@@ -287,12 +279,12 @@ def test_requests_are_answered_from_the_old_index_while_the_new_one_builds(
 
 
 def test_a_failed_background_build_is_logged_keeps_the_old_index_and_is_retried(
-        tiny_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        tiny_db: Path, make_package, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     live = LiveCoverage(GeoPackageStore(tiny_db), check_interval=0.0)
     old = live.get()
     slow = SlowBuild(monkeypatch, fail_first=True)
     slow.release.set()
-    report = import_package(GeoPackageStore(tiny_db), tiny_package(tmp_path / "new", renamed("新名字网格")))
+    report = import_package(GeoPackageStore(tiny_db), make_package(renamed("新名字网格")))
 
     with caplog.at_level(logging.ERROR, logger="gridmap.coverage.live"):
         assert live.get() is old
@@ -308,14 +300,14 @@ def test_a_failed_background_build_is_logged_keeps_the_old_index_and_is_retried(
 
 
 def test_reload_after_an_import_here_is_not_undone_by_an_older_background_build(
-        tiny_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tiny_db: Path, make_package, monkeypatch: pytest.MonkeyPatch) -> None:
     store = GeoPackageStore(tiny_db)
     live = LiveCoverage(store, check_interval=0.0)
     slow = SlowBuild(monkeypatch)
-    import_package(store, tiny_package(tmp_path / "second", renamed("第二版")))
+    import_package(store, make_package(renamed("第二版")))
     live.get()  # a background build of the second package starts, and waits
     assert slow.started.wait(30)
-    third = import_package(store, tiny_package(tmp_path / "third", renamed("第三版")))
+    third = import_package(store, make_package(renamed("第三版")))
     assert live.reload().revision == third.revision  # the import API's path: built and swapped at once
     slow.release.set()
     live.wait(30)  # the older build finishes last: it must not replace the newer one
