@@ -14,13 +14,13 @@ from gridmap.settings import Settings
 
 app = typer.Typer(help="gridmap：网格化服务管理（grids, workers, coverage lookups）", no_args_is_help=True)
 
-DbOption = Annotated[Path | None, typer.Option("--db", help="GeoPackage store (default: $GRIDMAP_DB or ./gridmap.gpkg)")]
+DbOption = Annotated[str | None, typer.Option("--db", help="GeoPackage path or postgresql:// URL (default: $GRIDMAP_DB or ./gridmap.gpkg)")]
 SourceCrs = Annotated[
     str | None, typer.Option("--source-crs", help="override the files' CRS, e.g. EPSG:4490 or gcj02")
 ]
 
 
-def _settings(db: Path | None) -> Settings:
+def _settings(db: str | None) -> Settings:
     return Settings(db=db) if db is not None else Settings()
 
 
@@ -285,11 +285,12 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="token id shown at
 
 from gridmap.cli_planning import plan_app  # noqa: E402 - sub-app registered beside its siblings
 from gridmap.cli_maps import map_command  # noqa: E402 - `gridmap map …` (issue #5)
-from gridmap.cli_store import backup, restore  # noqa: E402 - `gridmap backup|restore` (issue #9)
+from gridmap.cli_store import backup, migrate, restore  # noqa: E402 - `gridmap backup|restore|migrate`
 
 app.command("map")(map_command)
 app.command("backup")(backup)
 app.command("restore")(restore)
+app.command("migrate")(migrate)
 
 app.add_typer(plan_app, name="plan")
 

@@ -15,7 +15,7 @@ def map_command(
     kind: Annotated[str, typer.Argument(help="dispatcher | worker | planner")],
     code: Annotated[str | None, typer.Argument(help="worker code, for the worker map (e.g. W0002)")] = None,
     out: Annotated[Path, typer.Option("--out", help="output HTML file")] = Path("map.html"),
-    db: Annotated[Path | None, typer.Option("--db", help="GeoPackage store (default: $GRIDMAP_DB)")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="GeoPackage path or postgresql:// URL (default: $GRIDMAP_DB)")] = None,
     assets: Annotated[str, typer.Option(help="inline: one self-contained file; beside: FILE_files/ next to it")
                       ] = "inline",
     radius: Annotated[float, typer.Option(help="planner: service radius in metres")] = 500,

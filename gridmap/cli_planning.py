@@ -15,7 +15,7 @@ from gridmap.settings import Settings
 
 plan_app = typer.Typer(help="服务站规划：覆盖分析与新站选址", no_args_is_help=True)
 
-DbOption = Annotated[Path | None, typer.Option("--db", help="GeoPackage store (default: $GRIDMAP_DB or ./gridmap.gpkg)")]
+DbOption = Annotated[str | None, typer.Option("--db", help="GeoPackage path or postgresql:// URL (default: $GRIDMAP_DB or ./gridmap.gpkg)")]
 RadiusOption = Annotated[float, typer.Option("--radius-m", "-r", help="服务半径（米）：300 / 500 / 1000 或任意值")]
 MetricOption = Annotated[str, typer.Option("--metric", help="network（步行路网）或 euclidean（直线）")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="写出结果：.geojson 或 .csv")]
@@ -29,7 +29,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _open(db: Path | None):
+def _open(db: str | None):
     from gridmap.bootstrap import open_configured_store
     from gridmap.coverage.service import Coverage
 

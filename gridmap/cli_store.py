@@ -9,13 +9,18 @@ import typer
 
 from gridmap.errors import GridmapError
 
-DbOption = Annotated[Path | None, typer.Option("--db", help="GeoPackage store (default: $GRIDMAP_DB or ./gridmap.gpkg)")]
+DbOption = Annotated[str | None, typer.Option("--db", help="GeoPackage path or postgresql:// URL (default: $GRIDMAP_DB or ./gridmap.gpkg)")]
 
 
-def _db(db: Path | None) -> Path:
+def _db(db: str | None) -> Path:
+    """The GeoPackage file of ``backup``/``restore``; a PostGIS store is backed up by PostgreSQL's tools."""
     from gridmap.settings import Settings
 
-    return (Settings(db=db) if db is not None else Settings()).db
+    settings = Settings(db=db) if db is not None else Settings()
+    if settings.server_mode:
+        _fail("PostGIS 存储请用 PostgreSQL 的工具备份和恢复（pg_dump / pg_restore，或基础备份加 WAL 归档），"
+              "见 docs/deploy.md")
+    return Path(settings.db)
 
 
 def _fail(message: str) -> None:
@@ -23,7 +28,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def export_package_command(out: Path, db: Path | None) -> None:
+def export_package_command(out: Path, db: str | None) -> None:
     """Every spatial layer and anonymised incident points, for GIS users (never the live store)."""
     from gridmap.bootstrap import open_configured_store
     from gridmap.exporting import export_package
@@ -82,3 +87,23 @@ def restore(
     else:
         typer.echo("备份旁没有密钥文件：沿用现有密钥（或 GRIDMAP_SECRET）；若与备份时不同，已发出的回执将无法验证")
     typer.echo("正在运行的服务请重启，以重新读取密钥和索引")
+
+
+def migrate(db: DbOption = None) -> None:
+    """Upgrade a store written by an earlier release in place (GeoPackage or PostGIS); safe to repeat."""
+    from gridmap.settings import Settings
+    from gridmap.store import open_store
+
+    settings = Settings(db=db) if db is not None else Settings()
+    if not settings.server_mode and not Path(settings.db).exists():
+        _fail(f"数据库 {settings.db} 不存在")
+    store = open_store(settings.db, secret=settings.secret)
+    try:
+        before = store.schema_version()
+        store.migrate()
+        after = store.schema_version()
+    except GridmapError as exc:
+        _fail(f"{exc.message}；数据库未作任何改动")
+    finally:
+        store.close()
+    typer.echo(f"数据库结构版本 {before} → {after}" if after != before else f"数据库结构已是最新（版本 {after}）")

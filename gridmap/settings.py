@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BUNDLE = Path(__file__).resolve().parent / "_bundle"
@@ -22,7 +22,11 @@ carries the files the map pages use."""
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
 
-    db: Path = Field(Path("gridmap.gpkg"), description="path of the GeoPackage store")
+    db: Path | str = Field(Path("gridmap.gpkg"), repr=False,  # a URL may hold a password
+                           description="path of the GeoPackage store, or a postgresql:// URL of a PostGIS database "
+                                       "(server mode)")
+    db_read: str | None = Field(None, repr=False, description="postgresql:// URL of a streaming read replica: "
+                                                              "listings, statistics and scenario lists are read there")
     admin_token: str | None = Field(None, description="bearer token for /v1/admin endpoints; unset disables them")
     secret: str | None = Field(None, min_length=32, repr=False,
                                description="receipt secret (at least 32 characters); unset: a key file <db>.key "
@@ -66,6 +70,24 @@ class Settings(BaseSettings):
     import_max_files: int = Field(1000, gt=0, description="entries a zipped package may hold")
     import_max_ratio: float = Field(100.0, gt=1, description="largest unpacked/packed size of one zip entry over 1 MB")
     import_tmp_dir: Path | None = Field(None, description="where uploads are unpacked; unset: the system temp folder")
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _location(cls, value: object) -> Path | str:
+        """A ``postgresql://`` URL stays text (a Path would fold its ``//``); anything else is a path."""
+        text = str(value)
+        return text if text.startswith(("postgresql://", "postgres://")) else Path(text)
+
+    @field_validator("db_read")
+    @classmethod
+    def _replica(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("GRIDMAP_DB_READ must be a postgresql:// URL of a read replica")
+        return value or None
+
+    @property
+    def server_mode(self) -> bool:
+        return isinstance(self.db, str)
 
 
 @lru_cache

@@ -25,6 +25,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_configured_store(settings)
+        if settings.server_mode:
+            store.secret()  # without GRIDMAP_SECRET server mode stops here, before it takes reports it cannot sign
         app.state.settings = settings
         app.state.store = store
         app.state.coverage = LiveCoverage(store)

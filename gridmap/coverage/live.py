@@ -49,8 +49,12 @@ class LiveCoverage:
         self._building: dict[int, str | None] = {}  # build number → the revision it was started for
         self._refresher: threading.Thread | None = None
         self._closed = False
+        self._recheck = False
         self._checked_at = time.monotonic()
         self._coverage = load_or_build(store, self.cache, background=False)  # start-up: the file before serving
+        self._unwatch = store.watch_revisions(lambda revision: self.check_now())
+        """A store that announces imports (PostGIS: LISTEN/NOTIFY) starts the check at once, even with no
+        request coming in; others are checked when a request comes after ``check_interval``."""
 
     @property
     def refreshing(self) -> bool:
@@ -72,6 +76,14 @@ class LiveCoverage:
                         self._refresher.start()
         return self._coverage
 
+    def check_now(self) -> None:
+        """Check the store's revision in the background now (an import was announced); a check or build
+        under way checks once more when it ends."""
+        with self._lock:
+            self._checked_at = -float("inf")
+            self._recheck = True
+        self.get()
+
     def reload(self) -> Coverage:
         """Build the store's Coverage now, on the calling thread (a worker thread, never the event loop),
         and serve it from now on: after an import through this process. Errors go to the caller."""
@@ -92,21 +104,30 @@ class LiveCoverage:
     def close(self) -> None:
         """No more checks; a build under way is dropped when it ends (the store is about to close)."""
         self._closed = True
+        if self._unwatch is not None:
+            self._unwatch()
 
     # ------------------------------------------------------------------ internals
 
     def _refresh(self) -> None:
-        """The background check: the store's revision, and a new Coverage when it changed."""
+        """The background check, again as long as imports were announced while it ran."""
+        while True:
+            self._recheck = False
+            if not self._check() or not self._recheck or self._closed:
+                return  # a failure waits for the next check: no tight loop on a package that cannot be built
+
+    def _check(self) -> bool:
+        """The store's revision, and a new Coverage when it changed; False when either failed."""
         try:
             revision = self.store.revision()
         except Exception as exc:  # noqa: BLE001 - a store that cannot answer now is asked again at the next check
             if not self._closed:
                 log.warning("could not read the store's revision (%s: %s); still serving revision %s",
                             type(exc).__name__, exc, self._coverage.revision)
-            return
+            return False
         with self._lock:
             if revision == self._coverage.revision or revision in self._building.values():
-                return  # unchanged, or being built already (by ``reload`` after an import here)
+                return True  # unchanged, or being built already (by ``reload`` after an import here)
         number = self._begin(revision)
         started = time.perf_counter()
         try:
@@ -118,15 +139,16 @@ class LiveCoverage:
                 log.error("could not build the coverage of revision %s (%s: %s); still serving revision %s, "
                           "trying again at the next check", revision, type(exc).__name__, exc,
                           self._coverage.revision)
-            return
+            return False
         finally:
             self._end(number)
         if self._closed:
-            return
+            return True
         self.error = None
         if self._install(coverage, number):
             log.info("now serving the coverage of revision %s (built off the request path in %.2f s)",
                      coverage.revision, time.perf_counter() - started)
+        return True
 
     def _begin(self, revision: str | None) -> int:
         with self._lock:

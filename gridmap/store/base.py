@@ -7,7 +7,7 @@ replacing layers is one transaction, so a reader sees the old package or the new
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +138,16 @@ class Store(ABC):
     @abstractmethod
     def secret(self) -> str:
         """The receipt secret: configured, or kept beside the store (never inside what is shared)."""
+
+    def watch_revisions(self, callback: Callable[[str], None]) -> Callable[[], None] | None:
+        """Call ``callback(revision)`` from a background thread whenever any process changes the package
+        revision; returns a function that stops watching, or None when the backend cannot announce
+        changes (then readers check ``revision()`` now and then)."""
+        return None
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The layout version of the service tables this store holds (0: none yet); ``migrate`` raises it."""
 
     def migrate(self) -> None:  # noqa: B027 - backends without older layouts need nothing
         """Upgrade a store written by an earlier release in place; safe to call again."""

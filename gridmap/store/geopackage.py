@@ -213,6 +213,22 @@ class GeoPackageStore(TimedWrites, IncidentTables, SessionTables, ScenarioTables
         with self._incident_conn():
             pass
 
+    def schema_version(self) -> int:
+        """0 for a new file; 1 for a store written before versions were recorded."""
+        if not self.path.exists():
+            return 0
+        with self.connect() as conn:
+            try:
+                row = conn.execute("SELECT value FROM gridmap_meta WHERE key='schema_version'").fetchone()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return 0
+                raise
+            if row is not None:
+                return int(row[0])
+            known = conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('incidents', 'gpkg_contents')")
+            return 1 if known.fetchone()[0] else 0
+
     def _move_legacy_secret(self, conn: sqlite3.Connection) -> bool:
         """Earlier releases kept the secret in ``gridmap_meta``: move it to the key file (so the
         receipts already handed out stay valid) and delete it; True when there was one.

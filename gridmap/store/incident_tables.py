@@ -117,6 +117,10 @@ statistics read instead of the table (tests check the plans with EXPLAIN QUERY P
 OBSOLETE_INDEXES: Final = ("incidents_grid", "incidents_reported")  # led by incidents_places, incidents_period
 """Indexes of earlier releases that another index now covers: dropped when a store is opened."""
 INCIDENT_REVISION_KEY: Final = "incident_revision"
+SCHEMA_VERSION: Final = 2
+"""The GeoPackage store's layout: 1 for every store before versions were recorded (issue #11), whose
+upgrades ``_prepare_schema`` still makes (secret moved out, scoped idempotency keys, public replies,
+monthly rollups); 2 records itself. Raise it with each later change of these tables."""
 ANALYSIS_LIMIT: Final = 10_000
 """Index entries ANALYZE samples per index (about 15 ms for 540,000 incidents). Without its figures
 SQLite's planner takes every index key as equally selective and may walk every closed incident
@@ -200,6 +204,7 @@ class IncidentTables:
                 conn.execute(statement)
             _add_missing_event_columns(conn)
             incident_rollups.prepare(conn)
+            conn.execute("INSERT OR REPLACE INTO gridmap_meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             _analyze(conn)
             conn.execute(
                 "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, "

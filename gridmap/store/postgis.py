@@ -1,0 +1,321 @@
+"""The server store: PostgreSQL with PostGIS, for several API processes on several hosts (issue #11).
+
+Selected by a ``postgresql://`` location (``GRIDMAP_DB`` or ``--db``); a path still means the
+GeoPackage store, which stays the default. Connections come from a psycopg 3 pool.
+
+Layers are tables in EPSG:4326 with a GiST index on ``geom``. Replacing the layers is one transaction
+that deletes and inserts rows (never drops tables: a reader's snapshot keeps seeing the old rows of a
+table that was replaced, whereas a dropped and re-created table would look empty to it), and
+``read_layers`` reads every layer in one REPEATABLE READ snapshot: a reader sees the old package or
+the new one, never a mix. The schema is plain numbered SQL files (``migrations/postgis``) applied in
+order under an advisory lock, so several processes starting at once upgrade it once.
+
+The receipt secret is never kept in the database (a dump handed to someone must not forge receipts):
+server mode needs ``GRIDMAP_SECRET``, the same on every host.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any, Final, TypeVar
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import psycopg
+import shapely
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from gridmap.errors import GridmapError, StoreUnavailable
+from gridmap.geo import WGS84
+from gridmap.schema import LAYERS, Layer
+from gridmap.store.base import Frame, Store
+from gridmap.store.postgis_incidents import PostgisIncidents, _snapshot
+from gridmap.store.postgis_records import PostgisRecords
+from gridmap.store.timing import TimedWrites
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+POOL_MIN: Final = 1
+POOL_MAX: Final = 8
+"""Connections one process keeps: the API's thread pool runs at most a few store calls at once."""
+CONNECT_TIMEOUT_S: Final = 3
+"""How long a request waits for a connection (or for the server to accept one) before it is a 503."""
+REPLICA_RETRY_S: Final = 5.0
+"""After the replica failed, reads go to the primary for this long before the replica is asked again."""
+WATCH_POLL_S: Final = 1.0
+"""How often the revision watcher looks up from waiting to see whether it was stopped."""
+WATCH_RETRY_S: Final = 2.0
+SCHEMA_LOCK: Final = 0x67726964  # "grid": the advisory lock that serialises migrations
+DOWN_MESSAGE: Final = "数据库暂时无法连接，请稍后重试"
+NO_SECRET: Final = "服务器模式（PostGIS）需要设置 GRIDMAP_SECRET（至少 32 个字符，各主机相同）"
+SQL_TYPES: Final = {"str": "text", "int": "bigint", "float": "double precision"}
+SCHEMES: Final = ("postgresql://", "postgres://")
+
+
+_OPEN_POOLS: set[ConnectionPool] = set()
+"""Pools open until their store is closed, or until the interpreter exits: a pool left to the garbage
+collector could be collected on one of its own worker threads, which cannot stop themselves."""
+
+
+@atexit.register
+def _close_open_pools() -> None:
+    for pool in list(_OPEN_POOLS):
+        pool.close(timeout=1)
+
+
+def is_database_url(location: object) -> bool:
+    """True for a PostgreSQL connection URL (server mode), False for a GeoPackage path."""
+    return isinstance(location, str) and location.startswith(SCHEMES)
+
+
+def migrations() -> list[tuple[int, str]]:
+    """(version, SQL) of every migration file, in order: ``NNNN_name.sql``."""
+    folder = resources.files("gridmap.store.migrations") / "postgis"
+    found = sorted((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8"))
+                   for entry in folder.iterdir() if entry.name.endswith(".sql"))
+    return found
+
+
+SCHEMA_VERSION: Final = migrations()[-1][0]
+
+
+class _Transactions:
+    """Every write is one transaction of one pooled connection; ``TimedWrites`` wraps this to time it."""
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection]:
+        with self.connect() as conn:  # type: ignore[attr-defined]
+            yield conn
+
+
+class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, _Transactions, Store):
+    def __init__(self, url: str, *, secret: str | None = None, read_url: str | None = None,
+                 pool_max: int = POOL_MAX) -> None:
+        """``read_url``: a streaming replica for reads that may lag a moment (listings, statistics,
+        scenario lists); None sends every read to ``url``."""
+        self.url = url
+        self.read_url = read_url
+        self._secret = secret
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+        self.pool = _pool(url, pool_max)
+        self.read_pool = _pool(read_url, pool_max) if read_url else None
+        self._open_lock = threading.Lock()
+        self._replica_down_until = 0.0
+        self.replica_reads = 0
+        """Reads the replica answered (the metrics and the tests read it)."""
+
+    def __repr__(self) -> str:  # never the password
+        return f"PostgisStore({psycopg.conninfo.conninfo_to_dict(self.url).get('dbname')!r})"
+
+    # connections ------------------------------------------------------------------------------
+    @contextmanager
+    def connect(self, *, schema: bool = True) -> Iterator[psycopg.Connection]:
+        """A pooled connection inside a transaction: committed when the block ends, rolled back on
+        an error. A server that is down or does not answer is ``StoreUnavailable`` (503)."""
+        self._open(self.pool)
+        try:
+            with self.pool.connection() as conn:
+                if schema and not self._schema_ready:
+                    self._migrate(conn)
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            if isinstance(exc, psycopg.errors.QueryCanceled):
+                raise
+            log.warning("PostgreSQL unavailable: %s", type(exc).__name__)
+            raise StoreUnavailable(DOWN_MESSAGE) from exc
+
+    def _open(self, pool: ConnectionPool) -> None:
+        if pool not in _OPEN_POOLS:
+            with self._open_lock:
+                if pool not in _OPEN_POOLS:
+                    pool.open(wait=False)
+                    _OPEN_POOLS.add(pool)
+
+    def read(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """``work(conn)`` on the replica when there is one and it answers, else on the primary.
+
+        A replica that fails (down, unreachable, a broken connection) is left alone for
+        ``REPLICA_RETRY_S`` and the work is done again on the primary: reads keep answering."""
+        if self.read_pool is not None and time.monotonic() >= self._replica_down_until:
+            self._open(self.read_pool)
+            try:
+                with self.read_pool.connection() as conn:
+                    answer = work(conn)
+                self.replica_reads += 1
+                return answer
+            except (PoolTimeout, psycopg.OperationalError) as exc:
+                if isinstance(exc, psycopg.errors.QueryCanceled):
+                    raise
+                log.warning("read replica unavailable (%s); reading from the primary for %.0f s",
+                            type(exc).__name__, REPLICA_RETRY_S)
+                self._replica_down_until = time.monotonic() + REPLICA_RETRY_S
+        with self.connect() as conn:
+            return work(conn)
+
+    def close(self) -> None:
+        for pool in (self.pool, self.read_pool):
+            if pool is not None and pool in _OPEN_POOLS:
+                pool.close()
+                _OPEN_POOLS.discard(pool)
+
+    def secret(self) -> str:
+        if not self._secret:
+            raise GridmapError(NO_SECRET)
+        return self._secret
+
+    # schema -------------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self.connect():
+            pass
+
+    def schema_version(self) -> int:
+        with self.connect(schema=False) as conn:
+            return _schema_version(conn)
+
+    def _migrate(self, conn: psycopg.Connection) -> None:
+        """Apply the migrations this database has not had yet, each in the transaction of its version row."""
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                have = _schema_version(conn)
+                for version, text in migrations():
+                    if version > have:
+                        conn.execute(text)  # type: ignore[arg-type]  # our own files, never user input
+                        conn.execute("INSERT INTO gridmap_meta VALUES ('schema_version', %s) ON CONFLICT (key) "
+                                     "DO UPDATE SET value = excluded.value", (str(version),))
+                        log.info("PostGIS store upgraded to schema version %d", version)
+                for layer in LAYERS.values():
+                    conn.execute(_layer_ddl(layer))
+            conn.commit()
+            self._schema_ready = True
+
+    # layers -------------------------------------------------------------------------------------
+    def revision(self) -> str | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT value FROM gridmap_meta WHERE key = 'revision'").fetchone()
+        return row[0] if row else None
+
+    def read_layer(self, name: str) -> Frame:
+        with self.connect() as conn:
+            return _read_layer(conn, LAYERS[name])
+
+    def read_layers(self) -> dict[str, Frame]:
+        """Every layer from one snapshot: an import committing meanwhile is not half seen. Always from the
+        primary: the index built from them is labelled with the primary's revision."""
+        with self.connect() as conn, _snapshot(conn):
+            return {name: _read_layer(conn, layer) for name, layer in LAYERS.items()}
+
+    def replace_layers(self, layers: Mapping[str, Frame], *, revision: str) -> None:
+        with self.connect() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK + 1,))  # one import at a time
+            for name, layer in LAYERS.items():
+                _write_layer(conn, layer, layers.get(name))
+            conn.execute("INSERT INTO gridmap_meta VALUES ('revision', %s) ON CONFLICT (key) "
+                         "DO UPDATE SET value = excluded.value", (revision,))
+
+    def watch_revisions(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """LISTEN on ``gridmap_revision`` (announced by a trigger, migration 0002) in a daemon thread
+        with its own connection; reconnects after ``WATCH_RETRY_S`` when the server goes away."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                        conn.execute("LISTEN gridmap_revision")
+                        while not stop.is_set():
+                            for note in conn.notifies(timeout=WATCH_POLL_S):
+                                callback(note.payload)
+                except psycopg.Error as exc:
+                    log.warning("revision watch interrupted (%s); retrying", type(exc).__name__)
+                    stop.wait(WATCH_RETRY_S)
+
+        threading.Thread(target=run, name="gridmap-revision-watch", daemon=True).start()
+        return stop.set
+
+    def checkpoint(self) -> None:
+        """Nothing to fold in: PostgreSQL's own WAL makes each commit durable."""
+
+
+def _pool(url: str, size: int) -> ConnectionPool:
+    return ConnectionPool(url, min_size=POOL_MIN, max_size=size, open=False, timeout=CONNECT_TIMEOUT_S,
+                          check=ConnectionPool.check_connection, num_workers=1,
+                          kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "gridmap"})
+
+
+def _schema_version(conn: psycopg.Connection) -> int:
+    exists = conn.execute("SELECT to_regclass('gridmap_meta') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return 0
+    row = conn.execute("SELECT value FROM gridmap_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _layer_ddl(layer: Layer) -> sql.Composed:
+    columns = [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(SQL_TYPES[f.type])) for f in layer.fields]
+    if layer.spatial:
+        columns.append(sql.SQL("geom geometry(Geometry, 4326)"))
+    table = sql.Identifier(layer.name)
+    ddl = sql.SQL("CREATE TABLE IF NOT EXISTS {} (fid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {})").format(
+        table, sql.SQL(", ").join(columns))
+    if not layer.spatial:
+        return ddl
+    index = sql.SQL("; CREATE INDEX IF NOT EXISTS {} ON {} USING gist (geom)").format(
+        sql.Identifier(f"{layer.name}_geom"), table)
+    return ddl + index
+
+
+def _read_layer(conn: psycopg.Connection, layer: Layer) -> Frame:
+    names = [sql.Identifier(n) for n in layer.field_names]
+    if layer.spatial:
+        names.append(sql.SQL("ST_AsBinary(geom)"))
+    query = sql.SQL("SELECT {} FROM {} ORDER BY fid").format(sql.SQL(", ").join(names), sql.Identifier(layer.name))
+    rows = conn.execute(query).fetchall()
+    width = len(layer.fields)
+    frame = pd.DataFrame([r[:width] for r in rows], columns=layer.field_names)
+    for f in layer.fields:
+        frame[f.name] = frame[f.name].astype(np.int64 if f.type == "int" else object)
+    if not layer.spatial:
+        return frame
+    geoms = shapely.from_wkb(np.array([r[-1] for r in rows], dtype=object)) if rows else np.array([], dtype=object)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=WGS84), crs=WGS84)
+
+
+def _write_layer(conn: psycopg.Connection, layer: Layer, frame: Frame | None) -> None:
+    """DELETE then COPY: readers holding an older snapshot keep seeing the old rows."""
+    table = sql.Identifier(layer.name)
+    conn.execute(sql.SQL("DELETE FROM {}").format(table))
+    if frame is None or not len(frame):
+        return
+    names = [sql.Identifier(f.name) for f in layer.fields]
+    columns: list[list[Any]] = [[_plain(v) for v in frame[f.name].tolist()] for f in layer.fields]
+    if layer.spatial:
+        names.append(sql.Identifier("geom"))
+        geoms = shapely.set_srid(np.asarray(frame.geometry.values), 4326)
+        columns.append(list(shapely.to_wkb(geoms, hex=True, include_srid=True)))
+    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(table, sql.SQL(", ").join(names))
+    with conn.cursor().copy(copy) as writer:
+        for row in zip(*columns):
+            writer.write_row(row)
+
+
+def _plain(value: object) -> object:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
