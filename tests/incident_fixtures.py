@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +9,10 @@ from pathlib import Path
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from stores import open_test_store, store_settings
 
 from gridmap import auth
 from gridmap.api import create_app
-from gridmap.settings import Settings
-from gridmap.store import GeoPackageStore
 
 
 @dataclass
@@ -49,15 +47,14 @@ def _bearer(token: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def incident_db(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("incidents") / "incidents.gpkg"
-    shutil.copy(sample_db, target)
+def incident_db(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = copy_store(sample_db, tmp_path_factory.mktemp("incidents"), "incidents.gpkg")
     return target
 
 
 @pytest.fixture(scope="module")
 def api(incident_db: Path) -> Iterator[TestClient]:
-    settings = Settings(db=incident_db, load_sample_if_empty=False, admin_token=FIXTURE_ADMIN_TOKEN)
+    settings = store_settings(db=incident_db, load_sample_if_empty=False, admin_token=FIXTURE_ADMIN_TOKEN)
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -76,7 +73,7 @@ def place(sample_layers) -> Place:
 
 @pytest.fixture(scope="module")
 def roles(incident_db: Path, sample_layers, place: Place) -> Roles:
-    store = GeoPackageStore(incident_db)
+    store = open_test_store(incident_db)
     workers = sample_layers["workers"]
     own = workers[workers["grid_code"] == place.grid_code]
     full_time = own[own["role"] == "专职网格员"]["code"].iat[0]

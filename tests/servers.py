@@ -12,6 +12,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from stores import PG_SECRET
+
+from gridmap.store import is_database_url
+
 START_TIMEOUT_S = 120.0
 """A cold start on a busy two-core machine loads the sample county and builds the indexes."""
 
@@ -23,7 +27,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, port: int, *, log: Path | None = None, env: Mapping[str, str] | None = None,
+def start_server(db: Path | str, port: int, *, log: Path | None = None, env: Mapping[str, str] | None = None,
                  args: tuple[str, ...] = ()) -> subprocess.Popen:
     """``gridmap serve --db DB --port PORT``, returned once ``/health`` answers.
 
@@ -31,9 +35,11 @@ def start_server(db: Path, port: int, *, log: Path | None = None, env: Mapping[s
     answers, the error carries the log's tail.
     """
     command = [sys.executable, "-m", "gridmap", "serve", "--db", str(db), "--port", str(port), *args]
+    environment = dict(env if env is not None else os.environ)
+    if is_database_url(str(db)):  # server mode takes the receipt secret from the environment
+        environment.setdefault("GRIDMAP_SECRET", PG_SECRET)
     with (log.open("ab") if log else open(os.devnull, "wb")) as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
-                                   env=dict(env) if env is not None else None)
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:

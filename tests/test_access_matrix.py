@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,10 +18,10 @@ import pytest
 import shapely
 import shapely.geometry
 from fastapi.testclient import TestClient
+from stores import open_test_store, store_settings
 
 from gridmap import auth
 from gridmap.api import create_app
-from gridmap.settings import Settings
 from gridmap.store import GeoPackageStore
 
 ADMIN_TOKEN = "matrix-admin-token"
@@ -95,11 +93,10 @@ def _actors(store: GeoPackageStore, layers: dict) -> tuple[dict[str, dict[str, s
 
 
 @pytest.fixture(scope="module")
-def world(sample_db: Path, sample_layers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    db = tmp_path_factory.mktemp("matrix") / "matrix.gpkg"
-    shutil.copy(sample_db, db)
-    headers, codes, grid = _actors(GeoPackageStore(db), sample_layers)
-    settings = Settings(db=db, load_sample_if_empty=False, admin_token=ADMIN_TOKEN)
+def world(sample_db, copy_store, sample_layers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    db = copy_store(sample_db, tmp_path_factory.mktemp("matrix"), "matrix.gpkg")
+    headers, codes, grid = _actors(open_test_store(db), sample_layers)
+    settings = store_settings(db=db, load_sample_if_empty=False, admin_token=ADMIN_TOKEN)
     with TestClient(create_app(settings)) as client:
         w = World(client, headers, codes, grid["code"])
         lon, lat = _point_inside(grid)

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from stores import open_test_store, store_settings
 
 from gridmap.api import create_app
-from gridmap.settings import Settings
-from gridmap.store import GeoPackageStore
 
 TOKEN = "s3cret-admin"
 
 
 @pytest.fixture
 def admin_client(sample_db_copy: Path):
-    settings = Settings(db=sample_db_copy, admin_token=TOKEN, load_sample_if_empty=False)
+    settings = store_settings(db=sample_db_copy, admin_token=TOKEN, load_sample_if_empty=False)
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -53,7 +52,7 @@ def test_a_geopackage_body_is_accepted(admin_client, tiny_package, tmp_path) -> 
     from gridmap.importer import import_package
 
     gpkg = tmp_path / "tiny.gpkg"
-    import_package(GeoPackageStore(gpkg), tiny_package)
+    import_package(open_test_store(gpkg), tiny_package)
     response = admin_client.post("/v1/admin/import", content=gpkg.read_bytes(), headers=AUTH)
     assert response.status_code == 200, response.text
 
@@ -66,14 +65,14 @@ def test_a_bad_package_is_422_with_every_problem_and_nothing_changes(admin_clien
         layers["buildings"].loc[1, "code"] = "B001"
         layers["stations"].geometry = [Point(110.75, 35.13), None]
 
-    before = GeoPackageStore(sample_db_copy).revision()
+    before = open_test_store(sample_db_copy).revision()
     grids_before = admin_client.get("/health").json()["grids"]
     response = admin_client.post("/v1/admin/import", content=zipped(make_package(break_it)), headers=AUTH)
     assert response.status_code == 422
     body = response.json()
     messages = {(p["layer"], p["code"]) for p in body["problems"] if p["severity"] == "error"}
     assert {("grids", "140821100014-01"), ("buildings", "B001"), ("stations", "S02")} <= messages
-    assert GeoPackageStore(sample_db_copy).revision() == before
+    assert open_test_store(sample_db_copy).revision() == before
     assert admin_client.get("/health").json()["grids"] == grids_before
 
 
@@ -88,6 +87,6 @@ def test_unknown_source_crs_is_422(admin_client, tiny_package) -> None:
 
 
 def test_without_a_configured_token_the_settings_token_is_not_accepted(sample_db_copy, tiny_package) -> None:
-    with TestClient(create_app(Settings(db=sample_db_copy, load_sample_if_empty=False))) as c:
+    with TestClient(create_app(store_settings(db=sample_db_copy, load_sample_if_empty=False))) as c:
         response = c.post("/v1/admin/import", content=zipped(tiny_package), headers=AUTH)
     assert response.status_code == 401 and "令牌无效" in response.json()["detail"]

@@ -25,6 +25,8 @@ from gridmap import auth
 from gridmap.incidents.service import receipt_for
 from gridmap.store import GeoPackageStore
 
+pytestmark = pytest.mark.sqlite_only  # the GeoPackage file itself; PostGIS has its own tests
+
 
 def gridmap(*args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gridmap", *map(str, args)], capture_output=True, text=True,

@@ -33,6 +33,8 @@ from gridmap.store.base import IncidentQuery
 GENERATOR = Path(__file__).resolve().parent.parent / "geodata" / "build_city.py"
 TOWNS = 3
 
+pytestmark = pytest.mark.sqlite_only  # the GeoPackage file itself; PostGIS has its own tests
+
 
 def load_generator() -> ModuleType:
     """geodata/ is not a package: the generator is loaded from its file, as the benches do."""

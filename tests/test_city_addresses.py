@@ -9,13 +9,13 @@ lies in is taken from the polygons with geopandas, not from the matcher.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from test_city import load_generator
 
 from gridmap.address import AddressMatcher
 from gridmap.api import create_app
@@ -23,11 +23,11 @@ from gridmap.importer import import_package
 from gridmap.settings import Settings
 from gridmap.store import GeoPackageStore
 
-from test_city import load_generator
-
 TOWNS, PER_COUNTY = 6, 2
 PER_TOWN = 12
 """Buildings asked for in each town (a fixed, seeded sample)."""
+
+pytestmark = pytest.mark.sqlite_only  # the GeoPackage file itself; PostGIS has its own tests
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-
-from gridmap.store import GeoPackageStore
+from stores import open_test_store
 
 
 def gridmap(*args: str | Path) -> subprocess.CompletedProcess:
@@ -39,7 +38,7 @@ def test_import_then_lookup(tmp_path: Path, tiny_package: Path) -> None:
 def test_rejected_import_exits_non_zero_lists_problems_and_writes_nothing(tmp_path, tiny_package, make_package):
     db = tmp_path / "cli.gpkg"
     gridmap("import", tiny_package, "--db", db)
-    before = GeoPackageStore(db).revision()
+    before = open_test_store(db).revision()
 
     def dup(layers):
         layers["workers"] = pd.concat([layers["workers"], layers["workers"].iloc[:1]], ignore_index=True)
@@ -47,7 +46,7 @@ def test_rejected_import_exits_non_zero_lists_problems_and_writes_nothing(tmp_pa
     result = gridmap("import", make_package(dup), "--db", db)
     assert result.returncode == 1
     assert "workers/W01" in result.stderr and "重复" in result.stderr
-    assert GeoPackageStore(db).revision() == before
+    assert open_test_store(db).revision() == before
 
 
 def test_check_validates_without_writing(tmp_path, tiny_package) -> None:

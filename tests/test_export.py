@@ -3,7 +3,6 @@ anonymised points, and none of the personal data planted in the reports."""
 
 from __future__ import annotations
 
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -14,13 +13,12 @@ import geopandas as gpd
 import pyogrio
 import pytest
 from fastapi.testclient import TestClient
+from stores import open_test_store, query_raw, store_settings
 
 from gridmap import auth
 from gridmap.access import PLANNER_INCIDENT_FIELDS
 from gridmap.api import create_app
 from gridmap.schema import LAYERS
-from gridmap.settings import Settings
-from gridmap.store import GeoPackageStore
 
 LON, LAT = 110.7693, 35.1425
 PLANTED = {
@@ -39,12 +37,11 @@ def gridmap(*args: str | Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def planted_db(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def planted_db(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The sample county plus reports that carry a name, phones, an ID number and a room number."""
-    db = tmp_path_factory.mktemp("export") / "store.gpkg"
-    db.write_bytes(sample_db.read_bytes())
-    staff = {"Authorization": f"Bearer {auth.create_token(GeoPackageStore(db), role='dispatcher')[1]}"}
-    with TestClient(create_app(Settings(db=db, load_sample_if_empty=False))) as client:
+    db = copy_store(sample_db, tmp_path_factory.mktemp("export"), "store.gpkg")
+    staff = {"Authorization": f"Bearer {auth.create_token(open_test_store(db), role='dispatcher')[1]}"}
+    with TestClient(create_app(store_settings(db=db, load_sample_if_empty=False))) as client:
         for category in ("infra.streetlight", "dispute.neighbour", "service.elderly"):
             body = {"category": category, "lon": LON, "lat": LAT,
                     "description": f"{PLANTED['description']}，请联系{PLANTED['phone in text']}，"
@@ -67,7 +64,7 @@ def exported(planted_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 def test_every_spatial_layer_of_the_store_is_in_the_export(exported: Path, planted_db: Path) -> None:
     layers = dict(pyogrio.list_layers(exported))
-    store = GeoPackageStore(planted_db)
+    store = open_test_store(planted_db)
     for name, layer in LAYERS.items():
         if not layer.spatial or (layer.optional and not len(store.read_layer(name))):
             continue
@@ -78,13 +75,9 @@ def test_every_spatial_layer_of_the_store_is_in_the_export(exported: Path, plant
 
 def test_incidents_are_the_planners_anonymised_points(exported: Path, planted_db: Path) -> None:
     points = gpd.read_file(exported, layer="incidents")
-    conn = sqlite3.connect(planted_db)
-    try:  # the planner sees incidents inside the grids: all of them in the sample county
-        in_grids = conn.execute("SELECT count(*) FROM incidents WHERE grid_code IN (SELECT code FROM grids)"
-                                ).fetchone()[0]
-        total = conn.execute("SELECT count(*) FROM incidents").fetchone()[0]
-    finally:
-        conn.close()
+    # the planner sees incidents inside the grids: all of them in the sample county
+    [(in_grids,)] = query_raw(planted_db, "SELECT count(*) FROM incidents WHERE grid_code IN (SELECT code FROM grids)")
+    [(total,)] = query_raw(planted_db, "SELECT count(*) FROM incidents")
     assert len(points) == in_grids and in_grids > 1000 and total - in_grids < total / 100
     assert list(points.columns) == [*PLANNER_INCIDENT_FIELDS, "geometry"]
     assert set(points.geom_type) == {"Point"}
@@ -94,7 +87,7 @@ def test_no_personal_data_is_anywhere_in_the_file(exported: Path, planted_db: Pa
     content = exported.read_bytes()
     found = {what: value for what, value in PLANTED.items() if value.encode() in content}
     assert found == {}
-    secret = GeoPackageStore(planted_db).secret()
+    secret = open_test_store(planted_db).secret()
     assert secret.encode() not in content
 
 
@@ -106,7 +99,7 @@ def test_one_layer_is_still_exported_with_out(planted_db: Path, tmp_path: Path) 
     out = tmp_path / "grids.geojson"
     result = gridmap("export", "grids", "--out", out, "--db", planted_db)
     assert result.returncode == 0, result.stderr
-    assert len(gpd.read_file(out)) == len(GeoPackageStore(planted_db).read_layer("grids"))
+    assert len(gpd.read_file(out)) == len(open_test_store(planted_db).read_layer("grids"))
 
 
 def test_a_target_that_is_not_a_geopackage_is_refused(planted_db: Path, tmp_path: Path) -> None:

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, Phase, given
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.python import asgi
+from stores import store_settings
 
 from gridmap.api import create_app
-from gridmap.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ fits in CI. The bounds themselves are tested in tests/planning; every other fiel
 
 @pytest.fixture
 def fuzz_schema(sample_db_copy: Path, tmp_path: Path):
-    settings = Settings(db=sample_db_copy, load_sample_if_empty=False, admin_token=ADMIN_TOKEN,
+    settings = store_settings(db=sample_db_copy, load_sample_if_empty=False, admin_token=ADMIN_TOKEN,
                         intake_rate_per_minute=0,  # the limiter has its own tests; here it would hide intake
                         import_tmp_dir=tmp_path / "uploads")
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))

@@ -29,6 +29,8 @@ HISTORY = SAMPLE_PACKAGE / "incidents.csv"
 CHUNK = 512
 """Rows a bulk insert takes at a time in these tests: the sample year is many chunks, the last one short."""
 
+pytestmark = pytest.mark.sqlite_only  # the GeoPackage file itself; PostGIS has its own tests
+
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:

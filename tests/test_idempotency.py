@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from stores import location_of, query_raw, open_test_store, store_settings
 
 from gridmap import auth
 from gridmap.api import create_app
-from gridmap.settings import Settings
-from gridmap.store import GeoPackageStore
 from gridmap.store.incident_tables import IDEMPOTENCY_TTL
 
 LON, LAT = 110.7693, 35.1425
@@ -41,7 +40,7 @@ EVENT = {"at": "2026-03-01T08:00:00Z", "actor": "public", "role": "public", "act
 
 @pytest.fixture
 def app(sample_db_copy: Path) -> Iterator[FastAPI]:
-    application = create_app(Settings(db=sample_db_copy, load_sample_if_empty=False))
+    application = create_app(store_settings(db=sample_db_copy, load_sample_if_empty=False))
     with TestClient(application):  # runs the lifespan: the store and index live on app.state
         yield application
 
@@ -52,7 +51,7 @@ def from_address(app: FastAPI, host: str) -> TestClient:
 
 
 def bearer(db: Path, role: str) -> dict:
-    return {"Authorization": f"Bearer {auth.create_token(GeoPackageStore(db), role=role)[1]}"}
+    return {"Authorization": f"Bearer {auth.create_token(open_test_store(db), role=role)[1]}"}
 
 
 class TestScope:
@@ -88,8 +87,8 @@ class TestScope:
 
 
 class TestExpiry:
-    def test_a_key_is_remembered_for_a_day_then_forgotten_and_purged(self, tmp_path: Path) -> None:
-        store = GeoPackageStore(tmp_path / "keys.gpkg")
+    def test_a_key_is_remembered_for_a_day_then_forgotten_and_purged(self, tmp_path: Path, copy_store) -> None:
+        store = open_test_store(copy_store.empty(tmp_path, "keys.gpkg"))
         start = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
         def send(moment: datetime, key: str = "k") -> tuple[int, bool]:
@@ -101,11 +100,7 @@ class TestExpiry:
         assert send(start + IDEMPOTENCY_TTL - timedelta(minutes=1)) == (first, False)
         later, created = send(start + IDEMPOTENCY_TTL + timedelta(minutes=1))
         assert created and later != first
-        conn = sqlite3.connect(store.path)
-        try:
-            rows = conn.execute("SELECT key, incident_id FROM idempotency_keys").fetchall()
-        finally:
-            conn.close()
+        rows = query_raw(location_of(store), "SELECT key, incident_id FROM idempotency_keys")
         assert rows == [("k", later)]  # the expired row is gone, not just ignored
 
     def test_the_ttl_is_24_hours(self) -> None:
@@ -114,7 +109,7 @@ class TestExpiry:
 
 def test_a_store_of_the_previous_release_gets_scoped_keys(tmp_path: Path) -> None:
     db = tmp_path / "old.gpkg"
-    GeoPackageStore(db).insert_incident(record("2026-03-01T08:00:00Z"), EVENT)
+    open_test_store(db).insert_incident(record("2026-03-01T08:00:00Z"), EVENT)
     conn = sqlite3.connect(db)
     with conn:  # the previous release's table: one key for every sender
         conn.execute("DROP TABLE idempotency_keys")
@@ -122,7 +117,7 @@ def test_a_store_of_the_previous_release_gets_scoped_keys(tmp_path: Path) -> Non
                      "request_hash TEXT NOT NULL, created_at TEXT NOT NULL)")
         conn.execute("INSERT INTO idempotency_keys VALUES ('k', 1, 'h', '2026-03-01T08:00:00Z')")
     conn.close()
-    store = GeoPackageStore(db)
+    store = open_test_store(db)
     for scope in ("public:10.0.0.1", "public:10.0.0.2"):
         incident_id, created = store.insert_incident(record("2026-03-01T09:00:00Z"), EVENT, idempotency_key="k",
                                                      idempotency_scope=scope, request_hash="h")

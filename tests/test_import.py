@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import shapely
 from shapely.geometry import Point, Polygon, box
+from stores import open_test_store
 
 from gridmap.errors import ImportRejected, PackageUnreadable
 from gridmap.geo import wgs84_to_gcj02
@@ -32,13 +33,14 @@ def snapshot(store: GeoPackageStore) -> dict[str, list]:
 
 
 @pytest.fixture
-def store(tmp_path: Path, tiny_package: Path) -> GeoPackageStore:
-    store = GeoPackageStore(tmp_path / "store.gpkg")
+def store(tmp_path: Path, copy_store, tiny_package: Path) -> GeoPackageStore:
+    store = open_test_store(copy_store.empty(tmp_path, "store.gpkg"))
     import_package(store, tiny_package)
     return store
 
 
 class TestSuccessfulImport:
+    @pytest.mark.sqlite_only  # the store's file read by GDAL
     def test_every_spatial_layer_reads_back_with_geopandas(self, store: GeoPackageStore) -> None:
         for name in SPATIAL:
             frame = gpd.read_file(store.path, layer=name)
@@ -46,6 +48,7 @@ class TestSuccessfulImport:
             assert len(frame) > 0, name
             assert set(LAYERS[name].field_names) <= set(frame.columns)
 
+    @pytest.mark.sqlite_only  # the store's file read by GDAL
     def test_workers_are_an_attribute_table(self, store: GeoPackageStore) -> None:
         workers = gpd.read_file(store.path, layer="workers")
         assert sorted(workers["code"]) == ["W01", "W02", "W03", "W04", "W05", "W06"]
@@ -71,23 +74,24 @@ class TestSuccessfulImport:
         assert store.revision() != old
         assert len(store.read_layer("units")) == 0
 
-    def test_a_geopackage_file_is_a_package_too(self, store: GeoPackageStore, tmp_path: Path) -> None:
-        other = GeoPackageStore(tmp_path / "copy.gpkg")
+    @pytest.mark.sqlite_only  # the store's file read by GDAL
+    def test_a_geopackage_file_is_a_package_too(self, store: GeoPackageStore, tmp_path: Path, copy_store) -> None:
+        other = open_test_store(copy_store.empty(tmp_path, "copy.gpkg"))
         import_package(other, store.path)
         assert other.revision() == store.revision()
 
 
 class TestCoordinateSystems:
-    def test_projected_cgcs2000_layers_are_brought_to_wgs84(self, make_package, tmp_path: Path) -> None:
+    def test_projected_cgcs2000_layers_are_brought_to_wgs84(self, make_package, tmp_path: Path, copy_store) -> None:
         def project(layers):
             layers["grids"] = layers["grids"].to_crs("EPSG:4547")  # CGCS2000 / 3-degree GK CM 114E
 
-        store = GeoPackageStore(tmp_path / "s.gpkg")
+        store = open_test_store(copy_store.empty(tmp_path, "s.gpkg"))
         import_package(store, make_package(project))
         grids = store.read_layer("grids")
         assert np.allclose(grids.total_bounds, [110.74, 35.12, 110.80, 35.16], atol=1e-7)
 
-    def test_gcj02_source_is_converted_when_declared(self, make_package, tmp_path: Path) -> None:
+    def test_gcj02_source_is_converted_when_declared(self, make_package, tmp_path: Path, copy_store) -> None:
         def shift(layers):
             for name, frame in layers.items():
                 if isinstance(frame, gpd.GeoDataFrame):
@@ -95,14 +99,14 @@ class TestCoordinateSystems:
                         frame.geometry.values, lambda c: np.column_stack(wgs84_to_gcj02(c[:, 0], c[:, 1]))
                     )
 
-        store = GeoPackageStore(tmp_path / "s.gpkg")
+        store = open_test_store(copy_store.empty(tmp_path, "s.gpkg"))
         import_package(store, make_package(shift), source_crs="gcj02")
         station = store.read_layer("stations").geometry.iloc[0]
         assert station.distance(Point(110.75, 35.13)) < 1e-7
 
-    def test_unknown_source_crs_is_refused_before_reading(self, tiny_package: Path, tmp_path: Path) -> None:
+    def test_unknown_source_crs_is_refused_before_reading(self, tiny_package: Path, tmp_path: Path, copy_store) -> None:
         with pytest.raises(PackageUnreadable, match="未知的坐标系"):
-            import_package(GeoPackageStore(tmp_path / "s.gpkg"), tiny_package, source_crs="EPSG:999999")
+            import_package(open_test_store(copy_store.empty(tmp_path, "s.gpkg")), tiny_package, source_crs="EPSG:999999")
 
 
 def _set(layer: str, code: str, field: str, value):
@@ -206,9 +210,9 @@ class TestRejectedImport:
         with pytest.raises(ImportRejected, match="1 个错误"):
             import_package(store, tiny_package)
 
-    def test_a_gap_inside_a_community_is_only_a_warning(self, tmp_path, make_package) -> None:
+    def test_a_gap_inside_a_community_is_only_a_warning(self, tmp_path, copy_store, make_package) -> None:
         mutate = _set_geometry("grids", B1, box(110.770, 35.12, 110.784, 35.16))
-        report = import_package(GeoPackageStore(tmp_path / "s.gpkg"), make_package(mutate))
+        report = import_package(open_test_store(copy_store.empty(tmp_path, "s.gpkg")), make_package(mutate))
         assert any("未划入任何网格" in w.message and w.code == "140821100016" for w in report.warnings)
 
     def test_a_path_that_does_not_exist_is_unreadable(self, store, tmp_path) -> None:

@@ -23,6 +23,7 @@ import geopandas as gpd
 import pyogrio
 import pytest
 from fastapi.testclient import TestClient
+from stores import open_test_store, store_settings
 
 from gridmap.api import create_app
 from gridmap.errors import GridmapError, PackageUnreadable, PayloadTooLarge
@@ -76,8 +77,8 @@ def patch_sizes(data: bytes, *, file_size: int | None = None, compress_size: int
 
 
 @pytest.fixture
-def store(tmp_path: Path, tiny_package: Path) -> GeoPackageStore:
-    store = GeoPackageStore(tmp_path / "store.gpkg")
+def store(tmp_path: Path, copy_store, tiny_package: Path) -> GeoPackageStore:
+    store = open_test_store(copy_store.empty(tmp_path, "store.gpkg"))
     import_package(store, tiny_package)
     return store
 
@@ -109,7 +110,7 @@ class TestZipBombs:
         assert left_on_disk(uploads) == []
 
     def test_through_the_admin_api_too(self, sample_db_copy: Path, bomb: bytes, uploads: Path) -> None:
-        settings = Settings(db=sample_db_copy, admin_token=ADMIN, load_sample_if_empty=False, import_tmp_dir=uploads)
+        settings = store_settings(db=sample_db_copy, admin_token=ADMIN, load_sample_if_empty=False, import_tmp_dir=uploads)
         with TestClient(create_app(settings)) as client:
             before = client.get("/health").json()
             started = time.monotonic()
@@ -158,8 +159,8 @@ class TestZipBombs:
         assert UploadLimits() == UploadLimits.from_settings(Settings())
 
     @pytest.mark.slow
-    def test_the_sample_county_zipped_imports_under_the_default_limits(self, tmp_path, uploads) -> None:
-        store = GeoPackageStore(tmp_path / "county.gpkg")
+    def test_the_sample_county_zipped_imports_under_the_default_limits(self, tmp_path, copy_store, uploads) -> None:
+        store = open_test_store(copy_store.empty(tmp_path, "county.gpkg"))
         report = import_upload(store, zipped(SAMPLE_PACKAGE), limits=UploadLimits(tmp_dir=uploads))
         assert report.counts["grids"] >= 80
         assert left_on_disk(uploads) == []
@@ -229,7 +230,7 @@ class TestGdalOpensOnlyWhatTheSuffixSays:
         assert "root:" not in refused.value.message
 
     def test_through_the_admin_api_the_other_file_never_appears(self, sample_db_copy, vrt_package) -> None:
-        settings = Settings(db=sample_db_copy, admin_token=ADMIN, load_sample_if_empty=False)
+        settings = store_settings(db=sample_db_copy, admin_token=ADMIN, load_sample_if_empty=False)
         with TestClient(create_app(settings)) as client:
             response = client.post("/v1/admin/import", content=zipped(vrt_package), headers=AUTH)
         assert response.status_code == 422
@@ -261,12 +262,12 @@ def listener() -> Iterator[tuple[str, list[str]]]:
     hits: list[str] = []
 
     class Record(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             hits.append(self.path)
             self.send_response(404)
             self.end_headers()
 
-        do_HEAD = do_GET  # noqa: N815
+        do_HEAD = do_GET
 
         def log_message(self, *args) -> None:
             pass
@@ -328,7 +329,7 @@ class TestNamesInsideFilesAreNotFollowed:
                                                                           listener) -> None:
         url, hits = listener
         gpkg = tmp_path / "named.gpkg"
-        import_package(GeoPackageStore(gpkg), tiny_package)
+        import_package(open_test_store(gpkg), tiny_package)
         with sqlite3.connect(gpkg) as db:
             db.execute("UPDATE gpkg_spatial_ref_sys SET definition = ? WHERE srs_id = 4326",
                        (f"/vsicurl/{url}/srs.wkt",))

@@ -32,6 +32,8 @@ NOW = "2026-11-27T12:00:00Z"
 FULL_SCAN = re.compile(r"SCAN incidents$")
 """A plan step that reads the whole table (SQLite ≥ 3.36 wording)."""
 
+pytestmark = pytest.mark.sqlite_only  # the GeoPackage file itself; PostGIS has its own tests
+
 
 @pytest.fixture(scope="module")
 def store(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> GeoPackageStore:

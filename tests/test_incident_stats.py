@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import geopandas as gpd
 import pandas as pd
 import pytest
+from stores import open_test_store
 
 from gridmap import auth
 from gridmap.incidents import service
 from gridmap.incidents.categories import CATEGORIES
 from gridmap.settings import SAMPLE_PACKAGE
-from gridmap.store import GeoPackageStore
 
 DONE = {"resolved", "verified", "closed", "cancelled"}
 
@@ -38,12 +38,12 @@ def history(sample_layers) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def planner(sample_db) -> dict:
-    return {"Authorization": f"Bearer {auth.create_token(GeoPackageStore(sample_db), role='planner')[1]}"}
+    return {"Authorization": f"Bearer {auth.create_token(open_test_store(sample_db), role='planner')[1]}"}
 
 
 @pytest.fixture(scope="module")
 def dispatcher(sample_db) -> dict:
-    return {"Authorization": f"Bearer {auth.create_token(GeoPackageStore(sample_db), role='dispatcher')[1]}"}
+    return {"Authorization": f"Bearer {auth.create_token(open_test_store(sample_db), role='dispatcher')[1]}"}
 
 
 def hours(delta: pd.Series) -> float:
@@ -92,7 +92,7 @@ def test_the_overdue_list_names_who_is_responsible(client, dispatcher, history) 
 
 def test_stats_need_a_staff_or_planner_token(client, sample_db) -> None:
     assert client.get("/v1/incidents/stats").status_code == 401
-    worker = auth.create_token(GeoPackageStore(sample_db), role="worker", worker_code="W0001")[1]
+    worker = auth.create_token(open_test_store(sample_db), role="worker", worker_code="W0001")[1]
     assert client.get("/v1/incidents/stats", headers={"Authorization": f"Bearer {worker}"}).status_code == 403
 
 
@@ -183,7 +183,7 @@ def test_every_figure_equals_pandas_at_the_edges(sample_db, history, period) -> 
     frame = in_period(history, since, until)
     if period == "nothing resolved":
         assert len(frame) > 0 and frame["resolved_at"].isna().all()
-    stats = service.statistics(store=GeoPackageStore(sample_db), actor=auth.Actor("planner"), since=since,
+    stats = service.statistics(store=open_test_store(sample_db), actor=auth.Actor("planner"), since=since,
                                until=until, now=NOW)
     assert {k: v for k, v in stats.items() if k != "period"} == reference(frame)
 
@@ -198,6 +198,6 @@ def test_an_empty_period_has_no_rates_and_no_medians(client, planner) -> None:
 
 
 def test_the_store_reads_no_incident_for_the_statistics(sample_db) -> None:
-    store = GeoPackageStore(sample_db)
+    store = open_test_store(sample_db)
     service.statistics(store=store, actor=auth.Actor("planner"), now=NOW)
     assert store.incident_rows_read == 0

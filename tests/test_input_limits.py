@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from servers import free_port, start_server, stop_server
+from stores import store_settings
 
 from gridmap.api import create_app
 from gridmap.settings import Settings
@@ -25,11 +26,10 @@ REPORT = {"category": "infra.streetlight", "description": "路灯不亮", "lon":
 
 
 @pytest.fixture(scope="module")
-def server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def server(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """``gridmap serve`` over a copy of the sample county, with the default limits."""
     folder = tmp_path_factory.mktemp("limits")
-    db = folder / "served.gpkg"
-    db.write_bytes(sample_db.read_bytes())
+    db = copy_store(sample_db, folder, "served.gpkg")
     port = free_port()
     env = {**os.environ, "GRIDMAP_ADMIN_TOKEN": ADMIN}
     process = start_server(db, port, log=folder / "server.log", env=env)
@@ -116,8 +116,8 @@ SMALL = Settings(body_limit_default=1 << 10, body_limit_intake=2 << 10, body_lim
 
 @pytest.fixture
 def small_limits(sample_db_copy: Path) -> Iterator[TestClient]:
-    settings = SMALL.model_copy(update={"db": sample_db_copy, "load_sample_if_empty": False, "admin_token": ADMIN,
-                                       "intake_rate_per_minute": 0})
+    settings = store_settings(**{**SMALL.model_dump(), "db": sample_db_copy, "load_sample_if_empty": False,
+                                 "admin_token": ADMIN, "intake_rate_per_minute": 0})
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -154,10 +154,9 @@ def test_the_default_limits_are_those_of_the_issue() -> None:
 
 
 @pytest.fixture(scope="module")
-def app_client(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    db = tmp_path_factory.mktemp("hostile") / "sample.gpkg"
-    db.write_bytes(sample_db.read_bytes())
-    settings = Settings(db=db, load_sample_if_empty=False, admin_token=ADMIN, intake_rate_per_minute=0)
+def app_client(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    db = copy_store(sample_db, tmp_path_factory.mktemp("hostile"), "sample.gpkg")
+    settings = store_settings(db=db, load_sample_if_empty=False, admin_token=ADMIN, intake_rate_per_minute=0)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 

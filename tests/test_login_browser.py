@@ -9,18 +9,16 @@ Screenshots land in tests/artifacts/ (git-ignored).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from browsers import ARGS, CHROMIUM, Offline
 from servers import serving
+from stores import open_test_store
 
 from gridmap import auth
 from gridmap.sessions import COOKIE_NAME
-from gridmap.store import GeoPackageStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,12 +37,11 @@ def cast(sample_layers) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def served(sample_db: Path, tmp_path_factory: pytest.TempPathFactory, cast) -> Iterator[dict[str, str]]:
+def served(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory, cast) -> Iterator[dict[str, str]]:
     """``gridmap serve`` over a copy of the sample county, with a worker token made as the CLI makes it."""
     folder = tmp_path_factory.mktemp("login_server")
-    db = folder / "sample.gpkg"
-    shutil.copy(sample_db, db)
-    store = GeoPackageStore(db)
+    db = copy_store(sample_db, folder, "sample.gpkg")
+    store = open_test_store(db)
     _, token = auth.create_token(store, role="worker", worker_code=cast["own"], label="browser test")
     store.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from stores import store_settings
 from typer.testing import CliRunner
 
 from gridmap.coverage.service import Coverage
@@ -80,7 +81,7 @@ def test_grid_simplification_keeps_the_coverage_gap_free(sample_layers):
     union = shapely.union_all(geoms)
     original = shapely.union_all(np.asarray(grids.geometry.values))
     # no slivers: the union has no more holes than the original, and areas agree
-    holes = lambda g: sum(len(p.interiors) for p in getattr(g, "geoms", [g]))  # noqa: E731
+    holes = lambda g: sum(len(p.interiors) for p in getattr(g, "geoms", [g]))
     assert holes(union) <= holes(original)
     assert sum(shapely.area(geoms)) == pytest.approx(union.area, rel=1e-9)
     assert union.area == pytest.approx(original.area, rel=1e-3)
@@ -136,7 +137,7 @@ def test_missing_assets_give_a_readable_503(sample_db, tmp_path):
 
     from gridmap.api import create_app
 
-    settings = Settings(db=sample_db, load_sample_if_empty=False, map_assets=tmp_path / "nothing",
+    settings = store_settings(db=sample_db, load_sample_if_empty=False, map_assets=tmp_path / "nothing",
                         admin_token="test-admin-token")
     with TestClient(create_app(settings)) as c:
         response = c.get("/maps/dispatcher", headers=ADMIN)
@@ -191,7 +192,7 @@ def test_pages_are_cached_and_rebuilt_when_incidents_change(sample_db, coverage,
     from gridmap.api import create_app
 
     current = {"frame": incidents.iloc[:100]}
-    settings = Settings(db=sample_db, load_sample_if_empty=False, admin_token="test-admin-token")
+    settings = store_settings(db=sample_db, load_sample_if_empty=False, admin_token="test-admin-token")
     app = create_app(settings)
     with TestClient(app, headers=ADMIN) as c:
         app.state.map_incidents = lambda store, coverage: current["frame"]
@@ -222,19 +223,17 @@ def test_worker_map_shows_only_their_grid(client, coverage):
 
 
 @needs_assets
-def test_a_worker_map_reads_only_its_grids_open_incidents(sample_db, coverage, tmp_path):
+def test_a_worker_map_reads_only_its_grids_open_incidents(sample_db, copy_store, coverage, tmp_path):
     """A worker's map costs the same in a city as in a town: the page reads its grids' open incidents from
     the store's index (never the whole history) and draws only its grid."""
-    import shutil
 
     from fastapi.testclient import TestClient
 
     from gridmap.api import create_app
     from gridmap.store.base import IncidentQuery
 
-    for source in sample_db.parent.glob(sample_db.name + "*"):
-        shutil.copy(source, tmp_path / source.name)
-    settings = Settings(db=tmp_path / sample_db.name, load_sample_if_empty=False, admin_token="test-admin-token")
+    db = copy_store(sample_db, tmp_path)
+    settings = store_settings(db=db, load_sample_if_empty=False, admin_token="test-admin-token")
     with TestClient(create_app(settings), headers=ADMIN) as c:
         store = c.app.state.store
         total = store.query_incidents(IncidentQuery(), limit=0)[1]

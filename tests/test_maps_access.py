@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from stores import store_settings
 
 from gridmap import auth
 from gridmap.access import is_public_asset, is_sensitive, round_position
@@ -34,10 +33,9 @@ pytestmark = needs_assets
 
 
 @pytest.fixture(scope="module")
-def app(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    db = tmp_path_factory.mktemp("maps_access") / "sample.gpkg"
-    shutil.copy(sample_db, db)
-    with TestClient(create_app(Settings(db=db, load_sample_if_empty=False, admin_token=ADMIN))) as client:
+def app(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    db = copy_store(sample_db, tmp_path_factory.mktemp("maps_access"), "sample.gpkg")
+    with TestClient(create_app(store_settings(db=db, load_sample_if_empty=False, admin_token=ADMIN))) as client:
         yield client.app
 
 
@@ -290,7 +288,7 @@ def test_view_keys_differ_by_role_and_scope(app, cast):
 def test_each_session_gets_its_own_csrf_token_on_a_cached_page(app, tokens):
     first, second = signed_in(app, tokens["dispatcher"]), signed_in(app, tokens["dispatcher"])
     one, two = first.get("/maps/planner").text, second.get("/maps/planner").text
-    token = lambda html: re.search(r'<meta name="csrf-token" content="([^"]+)">', html).group(1)  # noqa: E731
+    token = lambda html: re.search(r'<meta name="csrf-token" content="([^"]+)">', html).group(1)
     assert token(one) != token(two) and token(one) not in two
     assert 'action="/logout"' in one and "退出登录" in one
     bearer_page = TestClient(app).get("/maps/planner", headers=bearer(tokens["dispatcher"])).text

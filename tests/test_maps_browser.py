@@ -7,17 +7,15 @@ Screenshots of each map land in tests/artifacts/ (git-ignored).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 import numpy as np
 import pytest
+import shapely
 from browsers import ARGS, CHROMIUM, Offline
 from servers import serving
-import shapely
 
 from gridmap.geo import wgs84_to_gcj02
 
@@ -33,11 +31,10 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[
 
 
 @pytest.fixture(scope="module")
-def server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``gridmap serve`` in its own process over a copy of the sample county."""
     folder = tmp_path_factory.mktemp("map_server")
-    db = folder / "sample.gpkg"
-    shutil.copy(sample_db, db)
+    db = copy_store(sample_db, folder, "sample.gpkg")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")} | {"GRIDMAP_ADMIN_TOKEN": ADMIN_TOKEN}
     with serving(db, log=folder / "server.log", env=env) as base:
         yield base

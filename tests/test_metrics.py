@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,11 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from stores import open_test_store, query_raw, store_settings
 
 from gridmap import auth
 from gridmap.api import create_app
-from gridmap.settings import Settings
-from gridmap.store import GeoPackageStore
 
 LOCAL = ("127.0.0.1", 40000)
 REMOTE = ("203.0.113.9", 40000)
@@ -24,15 +21,14 @@ REPORT = {"category": "infra.streetlight", "description": "路灯不亮", "lon":
 
 
 @pytest.fixture(scope="module")
-def db(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("metrics") / "metrics.gpkg"
-    shutil.copy(sample_db, target)
+def db(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = copy_store(sample_db, tmp_path_factory.mktemp("metrics"), "metrics.gpkg")
     return target
 
 
 @pytest.fixture(scope="module")
 def app(db: Path):
-    return create_app(Settings(db=db, load_sample_if_empty=False, admin_token="metrics-admin"))
+    return create_app(store_settings(db=db, load_sample_if_empty=False, admin_token="metrics-admin"))
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +65,7 @@ def test_loopback_callers_read_metrics_without_a_token(app, local, client_addres
 def test_other_callers_need_an_admin_token(remote: TestClient, db: Path) -> None:
     anonymous = remote.get("/metrics")  # the public: 401, a token would help (docs/security.md)
     assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized"
-    dispatcher = auth.create_token(GeoPackageStore(db), role="dispatcher")[1]
+    dispatcher = auth.create_token(open_test_store(db), role="dispatcher")[1]
     refused = remote.get("/metrics", headers={"Authorization": f"Bearer {dispatcher}"})
     assert refused.status_code == 403
     assert refused.json() == {"error": "forbidden", "detail": "运行指标只对本机或管理员令牌开放"}
@@ -106,11 +102,9 @@ def test_incidents_by_status_and_open_overdue_match_the_store(local: TestClient,
     local.post("/v1/incidents", json=REPORT)
     text = local.get("/metrics").text
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with sqlite3.connect(db) as conn:
-        counts = dict(conn.execute("SELECT status, count(*) FROM incidents GROUP BY status").fetchall())
-        overdue = conn.execute(
-            "SELECT count(*) FROM incidents WHERE due_at < ? AND status NOT IN "
-            "('resolved', 'verified', 'closed', 'cancelled')", (now,)).fetchone()[0]
+    counts = dict(query_raw(db, "SELECT status, count(*) FROM incidents GROUP BY status"))
+    [(overdue,)] = query_raw(db, "SELECT count(*) FROM incidents WHERE due_at < ? AND status NOT IN "
+                                 "('resolved', 'verified', 'closed', 'cancelled')", (now,))
     for status, count in counts.items():
         assert value(text, "gridmap_incidents", status=status) == count
     assert value(text, "gridmap_incidents", status="accepted") == counts.get("accepted", 0)
@@ -120,7 +114,7 @@ def test_incidents_by_status_and_open_overdue_match_the_store(local: TestClient,
 
 def test_the_index_revision_is_exposed(local: TestClient, db: Path) -> None:
     text = local.get("/metrics").text
-    assert value(text, "gridmap_index_info", revision=GeoPackageStore(db).revision()) == 1
+    assert value(text, "gridmap_index_info", revision=open_test_store(db).revision()) == 1
 
 
 def test_store_write_latency_is_observed_for_each_write_transaction(local: TestClient) -> None:
@@ -133,7 +127,7 @@ def test_store_write_latency_is_observed_for_each_write_transaction(local: TestC
 
 
 def test_each_app_keeps_its_own_figures(db: Path) -> None:
-    settings = Settings(db=db, load_sample_if_empty=False)
+    settings = store_settings(db=db, load_sample_if_empty=False)
     first, second = create_app(settings), create_app(settings)
     with TestClient(first, client=LOCAL) as a, TestClient(second, client=LOCAL) as b:
         for _ in range(4):

@@ -23,15 +23,13 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from servers import free_port, start_server, stop_server
+from stores import open_test_store, store_settings
 
 from gridmap import auth
 from gridmap.api import create_app
-from gridmap.bootstrap import load_sample
 from gridmap.coverage import live as live_module
 from gridmap.coverage.live import LiveCoverage
 from gridmap.importer import import_package
-from gridmap.settings import SAMPLE_PACKAGE, Settings
-from gridmap.store import GeoPackageStore
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +61,7 @@ def renamed(name: str) -> Callable[[dict], None]:
 class Pair:
     """Two ``gridmap serve`` processes over one store: ``a`` and ``b`` are their base URLs."""
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: Path | str, log: Path) -> None:
         env = {**os.environ, "GRIDMAP_ADMIN_TOKEN": ADMIN}
         self.db = db
         self.log = log
@@ -82,10 +80,10 @@ class Pair:
 
 
 @pytest.fixture
-def tiny_pair(tmp_path: Path, tiny_package: Path) -> Iterator[Pair]:
-    """Two servers over one store holding the tiny package (fast to start and to index)."""
-    db = tmp_path / "shared.gpkg"
-    import_package(GeoPackageStore(db), tiny_package)
+def tiny_pair(tmp_path: Path, copy_store, tiny_package: Path) -> Iterator[Pair]:
+    """Two servers over one store (a GeoPackage file or a PostGIS database) holding the tiny package."""
+    db = copy_store.empty(tmp_path, "shared.gpkg")
+    import_package(open_test_store(db), tiny_package)
     pair = Pair(db, tmp_path / "servers.log")
     try:
         yield pair
@@ -94,12 +92,10 @@ def tiny_pair(tmp_path: Path, tiny_package: Path) -> Iterator[Pair]:
 
 
 @pytest.fixture(scope="module")
-def sample_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    """Two servers over one GeoPackage store of the sample county with its incidents (loaded here, ~3 s,
-    with its index cache file: both servers load that instead of building)."""
+def sample_pair(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """Two servers over one store of the sample county with its incidents (a copy of the session's)."""
     folder = tmp_path_factory.mktemp("sample-pair")
-    db = folder / "shared.gpkg"
-    load_sample(GeoPackageStore(db), SAMPLE_PACKAGE)
+    db = copy_store(sample_db, folder, "shared.gpkg")
     pair = Pair(db, folder / "servers.log")
     try:
         yield pair
@@ -160,7 +156,7 @@ def test_an_import_by_the_command_line_is_answered_by_both_processes(tiny_pair: 
 
 
 def test_a_planner_scenario_saved_on_one_process_is_shown_by_the_other(sample_pair: Pair) -> None:
-    token = auth.create_token(GeoPackageStore(sample_pair.db), role="planner", label="multiprocess")[1]
+    token = auth.create_token(open_test_store(sample_pair.db), role="planner", label="multiprocess")[1]
     planner = {"Authorization": f"Bearer {token}"}
     run = httpx.post(f"{sample_pair.a}/v1/planning/stations", headers=planner, timeout=120,
                      json={"k": 2, "radius_m": 300, "metric": "euclidean", "name": "两进程方案"})
@@ -243,22 +239,22 @@ class SlowBuild:
 
 
 @pytest.fixture
-def tiny_db(tmp_path: Path, tiny_package: Path) -> Path:
-    db = tmp_path / "live.gpkg"
-    import_package(GeoPackageStore(db), tiny_package)
+def tiny_db(tmp_path: Path, copy_store, tiny_package: Path) -> Path | str:
+    db = copy_store.empty(tmp_path, "live.gpkg")
+    import_package(open_test_store(db), tiny_package)
     return db
 
 
 def test_requests_are_answered_from_the_old_index_while_the_new_one_builds(
         tiny_db: Path, make_package, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings(db=tiny_db, load_sample_if_empty=False, admin_token=ADMIN)
+    settings = store_settings(db=tiny_db, load_sample_if_empty=False, admin_token=ADMIN)
     with TestClient(create_app(settings)) as client:
         live: LiveCoverage = client.app.state.coverage
         old = live.get()
         slow = SlowBuild(monkeypatch)
         live.check_interval = 0.0  # every request may check
         # another process imports a changed package into the same store
-        report = import_package(GeoPackageStore(tiny_db), make_package(renamed("新名字网格")))
+        report = import_package(open_test_store(tiny_db), make_package(renamed("新名字网格")))
         assert report.revision != old.revision
 
         first = client.get("/v1/lookup", params=GRID_POINT)  # notices the new revision, starts the build
@@ -280,11 +276,11 @@ def test_requests_are_answered_from_the_old_index_while_the_new_one_builds(
 
 def test_a_failed_background_build_is_logged_keeps_the_old_index_and_is_retried(
         tiny_db: Path, make_package, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    live = LiveCoverage(GeoPackageStore(tiny_db), check_interval=0.0)
+    live = LiveCoverage(open_test_store(tiny_db), check_interval=0.0)
     old = live.get()
     slow = SlowBuild(monkeypatch, fail_first=True)
     slow.release.set()
-    report = import_package(GeoPackageStore(tiny_db), make_package(renamed("新名字网格")))
+    report = import_package(open_test_store(tiny_db), make_package(renamed("新名字网格")))
 
     with caplog.at_level(logging.ERROR, logger="gridmap.coverage.live"):
         assert live.get() is old
@@ -301,7 +297,7 @@ def test_a_failed_background_build_is_logged_keeps_the_old_index_and_is_retried(
 
 def test_reload_after_an_import_here_is_not_undone_by_an_older_background_build(
         tiny_db: Path, make_package, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = GeoPackageStore(tiny_db)
+    store = open_test_store(tiny_db)
     live = LiveCoverage(store, check_interval=0.0)
     slow = SlowBuild(monkeypatch)
     import_package(store, make_package(renamed("第二版")))
@@ -317,7 +313,7 @@ def test_reload_after_an_import_here_is_not_undone_by_an_older_background_build(
 
 def test_get_never_reads_the_store(tiny_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The event loop calls ``get``: the revision check runs on the background thread, not on the caller's."""
-    store = GeoPackageStore(tiny_db)
+    store = open_test_store(tiny_db)
     live = LiveCoverage(store, check_interval=0.0)
     callers: list[str] = []
     real = store.revision

@@ -6,16 +6,14 @@ role's scope; the reporter reads their time line with the receipt; the channel s
 
 from __future__ import annotations
 
-import shapely
 from fastapi.testclient import TestClient
 from incident_fixtures import ADMIN, Place, act, api, incident_db, place, report, roles  # noqa: F401
 from pyproj import Geod
+from stores import open_test_store, store_settings
 
 from gridmap import auth
 from gridmap.access import coarse_address, redact_text, round_position
 from gridmap.api import create_app
-from gridmap.settings import Settings
-from gridmap.store import GeoPackageStore
 
 GEOD = Geod(ellps="WGS84")
 PLANTED = {"name": "韩秀英", "phone": "13987654321", "id_number": "140821198804150027", "room": "1502室"}
@@ -90,7 +88,7 @@ class TestStaffScopes:
         community = grids.loc[grids["code"] == place.grid_code, "community_code"].iat[0]
         head = workers[(workers["grid_code"] == "") & (workers["community_code"] == community)]["code"].iat[0]
         stranger = workers[(workers["grid_code"] == "") & (workers["community_code"] != community)]["code"].iat[0]
-        store = GeoPackageStore(api.app.state.settings.db)
+        store = open_test_store(api.app.state.settings.db)
         head_h = {"Authorization": f"Bearer {auth.create_token(store, role='worker', worker_code=head)[1]}"}
         other_h = {"Authorization": f"Bearer {auth.create_token(store, role='worker', worker_code=stranger)[1]}"}
         incident = report(api, place)
@@ -115,13 +113,13 @@ class TestStaffScopes:
         db = tmp_path / "left.gpkg"
         from gridmap.importer import import_package
 
-        store = GeoPackageStore(db)
+        store = open_test_store(db)
         import_package(store, make_package(lambda layers: None))
         _, token = auth.create_token(store, role="worker", worker_code="W01")
         import_package(store, make_package(lambda layers: layers.update(
             workers=layers["workers"][layers["workers"]["code"] != "W01"])))
         headers = {"Authorization": f"Bearer {token}"}
-        with TestClient(create_app(Settings(db=db, load_sample_if_empty=False))) as client:
+        with TestClient(create_app(store_settings(db=db, load_sample_if_empty=False))) as client:
             for path in ("/v1/incidents", "/v1/incidents/1", "/v1/incidents/stats"):
                 answer = client.get(path, headers=headers)
                 assert answer.status_code == 403 and "W01" in answer.json()["detail"]

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from stores import open_test_store, store_settings
 
 from gridmap import auth
 from gridmap.api import create_app
 from gridmap.api.ratelimit import client_key
 from gridmap.settings import Settings
-from gridmap.store import GeoPackageStore
 
 REPORT = {"category": "infra.streetlight", "description": "路灯不亮", "lon": 110.7693, "lat": 35.1425}
 OPEN311 = {"service_code": "infra.streetlight", "lat": "35.1425", "long": "110.7693", "description": "路灯不亮"}
@@ -24,16 +23,15 @@ WINDOW_S = 3
 
 
 @pytest.fixture
-def db(sample_db: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "limited.gpkg"
-    shutil.copy(sample_db, target)
+def db(sample_db, copy_store, tmp_path: Path) -> Path:
+    target = copy_store(sample_db, tmp_path, "limited.gpkg")
     return target
 
 
 @pytest.fixture
 def app(db: Path):
     """A tiny window, so recovery is seconds away: 2 reports in any 3 seconds (40 a minute)."""
-    return create_app(Settings(db=db, load_sample_if_empty=False, intake_burst=BURST,
+    return create_app(store_settings(db=db, load_sample_if_empty=False, intake_burst=BURST,
                                intake_rate_per_minute=BURST * 60 / WINDOW_S))
 
 
@@ -71,7 +69,7 @@ def test_staff_and_other_clients_are_not_held_up(app, resident: TestClient, db: 
     for _ in range(BURST + 1):
         resident.post("/v1/incidents", json=REPORT)
     assert resident.post("/v1/incidents", json=REPORT).status_code == 429
-    staff = {"Authorization": f"Bearer {auth.create_token(GeoPackageStore(db), role='dispatcher')[1]}"}
+    staff = {"Authorization": f"Bearer {auth.create_token(open_test_store(db), role='dispatcher')[1]}"}
     for _ in range(BURST + 2):
         assert resident.post("/v1/incidents", json=REPORT, headers=staff).status_code == 201
     neighbour = TestClient(app, client=("198.51.100.8", 5000))
@@ -94,7 +92,7 @@ def test_reads_are_not_limited(resident: TestClient) -> None:
 
 
 def test_zero_turns_the_limit_off(db: Path) -> None:
-    settings = Settings(db=db, load_sample_if_empty=False, intake_rate_per_minute=0, intake_burst=1)
+    settings = store_settings(db=db, load_sample_if_empty=False, intake_rate_per_minute=0, intake_burst=1)
     with TestClient(create_app(settings)) as c:
         assert all(c.post("/v1/incidents", json=REPORT).status_code == 201 for _ in range(4))
 

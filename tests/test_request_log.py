@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,11 +18,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from servers import free_port, start_server
+from stores import open_test_store, store_settings
 
 from gridmap import auth
 from gridmap.api import create_app
-from gridmap.settings import Settings
-from gridmap.store import GeoPackageStore
 
 NAME = "欧阳娜娜"
 PHONE = "13987654321"
@@ -55,10 +53,9 @@ def _call(base: str, method: str, path: str, *, body: dict | None = None, form: 
 
 
 @pytest.mark.slow
-def test_a_full_run_logs_one_json_line_per_request_and_nothing_personal(sample_db: Path, tmp_path: Path) -> None:
-    db = tmp_path / "logged.gpkg"
-    shutil.copy(sample_db, db)
-    store = GeoPackageStore(db)
+def test_a_full_run_logs_one_json_line_per_request_and_nothing_personal(sample_db, copy_store, tmp_path: Path) -> None:
+    db = copy_store(sample_db, tmp_path, "logged.gpkg")
+    store = open_test_store(db)
     dispatcher_id, dispatcher = auth.create_token(store, role="dispatcher")
     worker_code = store.read_layer("workers").query("grid_code != ''")["code"].iat[0]
     _, worker = auth.create_token(store, role="worker", worker_code=worker_code)
@@ -160,7 +157,7 @@ def test_a_full_run_logs_one_json_line_per_request_and_nothing_personal(sample_d
 
 @pytest.fixture(scope="module")
 def logged(sample_db: Path) -> TestClient:
-    with TestClient(create_app(Settings(db=sample_db, load_sample_if_empty=False, admin_token="log-admin"))) as c:
+    with TestClient(create_app(store_settings(db=sample_db, load_sample_if_empty=False, admin_token="log-admin"))) as c:
         yield c
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,11 +17,11 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from stores import query_raw, store_settings
 from typer.testing import CliRunner
 
 from gridmap import auth, sessions
 from gridmap.api import create_app
-from gridmap.settings import Settings
 
 ADMIN = "settings-admin-token-for-sessions"
 JSON = {"Accept": "application/json"}
@@ -31,9 +29,8 @@ HTML = {"Accept": "text/html,application/xhtml+xml"}
 
 
 @pytest.fixture(scope="module")
-def db(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("sessions") / "sample.gpkg"
-    shutil.copy(sample_db, target)
+def db(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = copy_store(sample_db, tmp_path_factory.mktemp("sessions"), "sample.gpkg")
     return target
 
 
@@ -43,7 +40,7 @@ def make_app(db: Path) -> Iterator[Callable[..., FastAPI]]:
     running: list[TestClient] = []
 
     def make(**overrides) -> FastAPI:
-        settings = Settings(db=db, load_sample_if_empty=False, **{"admin_token": ADMIN, **overrides})
+        settings = store_settings(db=db, load_sample_if_empty=False, **{"admin_token": ADMIN, **overrides})
         client = TestClient(create_app(settings))
         client.__enter__()
         running.append(client)
@@ -155,9 +152,7 @@ def test_the_cookie_holds_a_session_id_only_httponly_samesite_strict(app, browse
     value = cookie_value(header)
     assert token not in str(response.headers) and token_id not in value and len(value) >= 40
     # the store keeps only the hash of the session id, and nothing of the token itself
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT * FROM sessions").fetchall()
-    dump = repr(rows)
+    dump = repr(query_raw(db, "SELECT * FROM sessions"))
     assert value not in dump and token not in dump
     assert hashlib.sha256(value.encode()).hexdigest() in dump
 
@@ -385,7 +380,7 @@ def test_each_session_has_its_own_csrf_token(app, browser):
     first, second = browser(), browser()
     sign_in(first, token)
     sign_in(second, token)
-    get = lambda c: re.search(r'name="csrf" value="([^"]+)"', c.get("/logout").text).group(1)  # noqa: E731
+    get = lambda c: re.search(r'name="csrf" value="([^"]+)"', c.get("/logout").text).group(1)
     assert get(first) != get(second)
 
 

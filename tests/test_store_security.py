@@ -23,6 +23,8 @@ from gridmap.store import GeoPackageStore
 
 LON, LAT = 110.7693, 35.1425  # inside a grid of the sample county
 
+pytestmark = pytest.mark.sqlite_only  # the GeoPackage file itself; PostGIS has its own tests
+
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)

@@ -12,9 +12,7 @@
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import geopandas as gpd
 import mapbox_vector_tile
@@ -24,6 +22,7 @@ import pytest
 import shapely
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from stores import store_settings
 
 from gridmap import auth
 from gridmap.access import is_public_asset, is_sensitive
@@ -32,7 +31,6 @@ from gridmap.geo import wgs84_to_gcj02
 from gridmap.incidents.categories import CATEGORIES
 from gridmap.layers.tiles import MIN_ZOOM
 from gridmap.maps.incidents import OPEN_STATUSES, load_incidents
-from gridmap.settings import Settings
 
 ADMIN = "tiles-admin-token"
 EXTENT = 4096
@@ -86,10 +84,9 @@ def lonlat(feature: dict, z: int, x: int, y: int) -> tuple[float, float]:
 # the app ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def app(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    db = tmp_path_factory.mktemp("tiles") / "sample.gpkg"
-    shutil.copy(sample_db, db)
-    with TestClient(create_app(Settings(db=db, load_sample_if_empty=False, admin_token=ADMIN))) as client:
+def app(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    db = copy_store(sample_db, tmp_path_factory.mktemp("tiles"), "sample.gpkg")
+    with TestClient(create_app(store_settings(db=db, load_sample_if_empty=False, admin_token=ADMIN))) as client:
         yield client.app
 
 
@@ -158,7 +155,7 @@ def test_each_layer_is_empty_below_its_zoom_and_drawn_from_it(client, coverage, 
     """At a city's zoom a tile would hold thousands of grids: layers start at their MIN_ZOOM, while county and
     town outlines (and incident clusters) draw at every zoom."""
     lon, lat = coverage.building_xy[0]
-    get = lambda z: features(client.get(  # noqa: E731
+    get = lambda z: features(client.get(
         f"/tiles/{layer}/{'/'.join(map(str, tile_of(lon, lat, z)))}.pbf", headers=headers["dispatcher"]), layer)
     assert get(MIN_ZOOM[layer] - 1) == []
     if layer != "units":  # a unit need not be in the first building's tile

@@ -10,7 +10,6 @@ ten towns (``CITY_TOWNS``). Screenshots land in tests/artifacts/.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 import shapely
 from browsers import ARGS, CHROMIUM, Offline
 from servers import serving
+from stores import open_test_store
 
 from gridmap.maps.incidents import OPEN_STATUSES
 
@@ -38,10 +38,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[
 
 
 @pytest.fixture(scope="module")
-def server(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("tiles_server")
-    db = folder / "sample.gpkg"
-    shutil.copy(sample_db, db)
+    db = copy_store(sample_db, folder, "sample.gpkg")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")} | {
         "GRIDMAP_ADMIN_TOKEN": ADMIN_TOKEN, "GRIDMAP_AMAP_TILE_URL": AMAP}
     with serving(db, log=folder / "server.log", env=env) as base:
@@ -142,7 +141,7 @@ def test_tiled_dispatcher_loads_pans_filters_and_clusters(server, browser, sampl
         _settled(p)
         closed = _visible(p, "incidents")["incidents"]
         assert closed == _total(server, [("status", "closed")]) and closed != _total(server, open_params)
-        p.wait_for_function(f"() => document.querySelectorAll('.gm-cluster-count span').length > 0")
+        p.wait_for_function("() => document.querySelectorAll('.gm-cluster-count span').length > 0")
         assert _cluster_numbers(p) == closed
 
         # Pan: new tiles are asked for and drawn.
@@ -200,7 +199,6 @@ def city_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import sys
 
     from gridmap.bootstrap import load_sample
-    from gridmap.store import GeoPackageStore
 
     folder = tmp_path_factory.mktemp("tiles_city")
     generator = Path(__file__).resolve().parent.parent / "geodata" / "build_city.py"
@@ -211,7 +209,7 @@ def city_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         spec.loader.exec_module(module)
     city = sys.modules["build_city"].build_city(CITY_TOWNS, folder / "city", fmt="gpkg")
     db = folder / "city.gpkg"
-    load_sample(GeoPackageStore(db), city.out)
+    load_sample(open_test_store(db), city.out)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")} | {"GRIDMAP_ADMIN_TOKEN": ADMIN_TOKEN}
     with serving(db, log=folder / "server.log", env=env) as base:
         yield base

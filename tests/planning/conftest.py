@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from stores import open_test_store, store_settings
 
 from gridmap import auth
 from gridmap.api import create_app
 from gridmap.coverage.service import Coverage
 from gridmap.planning.service import Planner
-from gridmap.settings import Settings
-from gridmap.store import GeoPackageStore
 
 
 @pytest.fixture(scope="session")
 def sample_coverage(sample_layers, sample_db: Path) -> Coverage:
-    return Coverage.from_layers(sample_layers, revision=GeoPackageStore(sample_db).revision())
+    return Coverage.from_layers(sample_layers, revision=open_test_store(sample_db).revision())
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +42,9 @@ class PlanningApi:
 
 
 @pytest.fixture(scope="module")
-def planning_api(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningApi]:
-    db = tmp_path_factory.mktemp("planning") / "planning.gpkg"
-    shutil.copy(sample_db, db)
-    store = GeoPackageStore(db)
+def planning_api(sample_db, copy_store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningApi]:
+    db = copy_store(sample_db, tmp_path_factory.mktemp("planning"), "planning.gpkg")
+    store = open_test_store(db)
     worker_code = store.read_layer("workers").query("grid_code != ''")["code"].iat[0]
 
     def token(role: str, worker: str | None = None) -> tuple[dict, str]:
@@ -55,7 +52,7 @@ def planning_api(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         return {"Authorization": f"Bearer {token}"}, f"{role}:{worker or token_id}"
 
     (planner, planner_label), (other, other_label) = token("planner"), token("planner")
-    settings = Settings(db=db, load_sample_if_empty=False, admin_token="test-admin-token")
+    settings = store_settings(db=db, load_sample_if_empty=False, admin_token="test-admin-token")
     with TestClient(create_app(settings)) as client:
         yield PlanningApi(client, db, {"Authorization": "Bearer test-admin-token"}, planner, other,
                           token("dispatcher")[0], token("worker", worker_code)[0], planner_label, other_label)

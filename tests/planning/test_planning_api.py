@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Point
+from stores import open_test_store
 
 from gridmap.planning.service import SitingRequest
 
@@ -224,12 +225,11 @@ def test_generated_candidates_are_on_streets_inside_grids_and_not_in_buildings(p
 # ------------------------------------------------------------------ a package with a candidates layer and no roads
 
 
-def test_candidates_layer_is_imported_and_used(make_package, tmp_path: Path) -> None:
+def test_candidates_layer_is_imported_and_used(make_package, tmp_path: Path, copy_store) -> None:
     from gridmap.coverage.service import Coverage
     from gridmap.errors import InvalidInput
     from gridmap.importer import import_package
     from gridmap.planning.service import Planner
-    from gridmap.store import GeoPackageStore
 
     def add_candidates(layers: dict) -> None:
         layers["candidates"] = gpd.GeoDataFrame(
@@ -237,7 +237,7 @@ def test_candidates_layer_is_imported_and_used(make_package, tmp_path: Path) -> 
             geometry=[Point(110.7625, 35.1405), Point(110.7925, 35.1455), Point(110.745, 35.158)], crs="EPSG:4326",
         )
 
-    store = GeoPackageStore(tmp_path / "tiny.gpkg")
+    store = open_test_store(copy_store.empty(tmp_path, "tiny.gpkg"))
     import_package(store, make_package(add_candidates))
     layers = store.read_layers()
     assert len(layers["candidates"]) == 3

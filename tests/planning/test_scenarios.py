@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import Point
+from stores import store_settings
 
 import gridmap.planning
 from gridmap.api import create_app
@@ -175,7 +176,7 @@ def test_exports_of_a_run_name_the_scenario_they_saved(planning_api) -> None:
 
 def test_scenarios_outlive_the_server(planning_api) -> None:
     scenario = run(planning_api, planning_api.planner, RUN)["scenario"]
-    settings = Settings(db=planning_api.db, load_sample_if_empty=False, admin_token="test-admin-token")
+    settings = store_settings(db=planning_api.db, load_sample_if_empty=False, admin_token="test-admin-token")
     with TestClient(create_app(settings)) as restarted:
         saved = restarted.get(f"/v1/planning/scenarios/{scenario['id']}", headers=planning_api.admin)
     assert saved.status_code == 200 and saved.json()["name"] == scenario["name"]
