@@ -122,12 +122,18 @@ def lookup(
     address: Annotated[str | None, typer.Argument(help="an address, e.g. 丰林小区3号楼 (or use --lon/--lat)")] = None,
     lon: Annotated[float | None, typer.Option(help="longitude, WGS84")] = None,
     lat: Annotated[float | None, typer.Option(help="latitude, WGS84")] = None,
-    csv_in: Annotated[Path | None, typer.Option("--csv", help="CSV file with an address column")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="output CSV for --csv")] = None,
+    csv_in: Annotated[Path | None, typer.Option(
+        "--csv", help="a table with an address column: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030) or .xlsx")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="output CSV for --csv (UTF-8 with BOM)")] = None,
+    xlsx_out: Annotated[Path | None, typer.Option("--xlsx", help="output .xlsx for --csv (instead of --out)")] = None,
+    encoding: Annotated[str | None, typer.Option(help="encoding of the CSV: utf-8, gbk, gb18030 (default: detected)")
+                        ] = None,
+    column: Annotated[str | None, typer.Option(help="the address column, by name or Excel letter "
+                                                    "(default: address, 地址, 详细地址, 事发地址 …)")] = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Which grid and grid workers cover an address, a point, or every address of a CSV file."""
+    """Which grid and grid workers cover an address, a point, or every address of a CSV or .xlsx table."""
     from gridmap.bootstrap import open_configured_store
     from gridmap.coverage import addresses
     from gridmap.coverage.service import Coverage
@@ -135,13 +141,15 @@ def lookup(
     given = sum(x is not None for x in (address, csv_in)) + (lon is not None or lat is not None)
     if given != 1:
         _fail("请给出一个地址、--lon/--lat，或 --csv 文件（只能选一种）", code=2)
-    if csv_in is not None and out is None:
-        _fail("--csv 需要同时给出 --out 输出文件", code=2)
+    if csv_in is not None and (out is None) == (xlsx_out is None):
+        _fail("--csv 需要给出 --out（CSV）或 --xlsx（Excel）输出文件之一", code=2)
+    if csv_in is None and (out or xlsx_out or encoding or column):
+        _fail("--out、--xlsx、--encoding、--column 只能与 --csv 一起用", code=2)
     try:
         store = open_configured_store(_settings(db))
         coverage = Coverage.from_layers(store.read_layers(), revision=store.revision())
         if csv_in is not None:
-            _lookup_csv(coverage, csv_in, out)
+            _lookup_table(coverage, csv_in, out=out, xlsx_out=xlsx_out, encoding=encoding, column=column)
             return
         if address is not None:
             answer = addresses.lookup_address(coverage, address)
@@ -157,23 +165,48 @@ def lookup(
     typer.echo(_describe(answer))
 
 
-def _lookup_csv(coverage, csv_in: Path, out: Path) -> None:
+def _lookup_table(coverage, source: Path, *, out: Path | None, xlsx_out: Path | None, encoding: str | None,
+                  column: str | None) -> None:
+    """A CSV or .xlsx table in, the same rows with the answer's columns out; a bad file is exit 2, nothing written."""
+    import os
+    import tempfile
+
     from rich.progress import Progress
 
-    from gridmap.coverage.addresses import lookup_csv, read_csv_rows
+    from gridmap.coverage.addresses import MAX_BATCH_ROWS, SUMMARY_ROWS, lookup_table, summary_rows
+    from gridmap.coverage.tables import read_table, write_csv, write_xlsx
 
     try:
-        text = csv_in.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"无法读取 {csv_in}：{exc}")
-    total = len(read_csv_rows(text)[1])
-    with Progress(transient=False) as progress:
-        task = progress.add_task("地址匹配", total=total)
-        result, summary = lookup_csv(coverage, text, progress=lambda n: progress.advance(task, n))
-    out.write_text(result, encoding="utf-8-sig")
+        table = read_table(source.read_bytes(), encoding=encoding, max_rows=MAX_BATCH_ROWS)
+    except OSError as exc:
+        _fail(f"无法读取 {source}：{exc.strerror or exc}", code=2)
+    except GridmapError as exc:
+        _fail(f"{source}：{exc.message}", code=2)
+    total = len(table.rows)
+    try:
+        with Progress(transient=False) as progress:
+            task = progress.add_task("地址匹配", total=total)
+            header, rows, summary = lookup_table(coverage, table, column=column,
+                                                 progress=lambda n: progress.advance(task, n))
+    except GridmapError as exc:
+        _fail(f"{source}：{exc.message}", code=2)
+    target = xlsx_out if xlsx_out is not None else out
+    if xlsx_out is not None or target.suffix.lower() == ".xlsx":
+        data = write_xlsx(header, rows, summary=summary_rows(summary, total) if total > SUMMARY_ROWS else None)
+    else:
+        data = write_csv(header, rows)
+    # Written next to the target and renamed over it: a failure leaves no half-written file.
+    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(partial, target)
+    except OSError as exc:
+        Path(partial).unlink(missing_ok=True)
+        _fail(f"无法写入 {target}：{exc.strerror or exc}", code=2)
     levels = ("building", "compound", "road", "community", "town", "county", "none")
     counts = "，".join(f"{level} {summary.get(level, 0)}" for level in levels)
-    typer.echo(f"共 {total} 行 → {out}：{counts}；有歧义 {summary.get('ambiguous', 0)}，"
+    typer.echo(f"共 {total} 行 → {target}：{counts}；有歧义 {summary.get('ambiguous', 0)}，"
                f"未匹配 {summary.get('none', 0)}，无效 {summary.get('invalid', 0)}")
 
 

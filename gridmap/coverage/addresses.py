@@ -8,8 +8,6 @@ with that region's grids and staff (``covered`` stays false: no single grid is k
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,9 +15,12 @@ from typing import Any
 from gridmap.address import MatchResult
 from gridmap.address.matcher import check_address
 from gridmap.coverage.service import Coverage, check_point
+from gridmap.coverage.tables import Table, find_column, read_csv_text, where, write_csv
 from gridmap.errors import GridmapError, InvalidInput, PayloadTooLarge
 
 MAX_BATCH_ROWS = 100_000
+SUMMARY_ROWS = 10_000
+"""Above this many rows, an .xlsx answer carries a summary sheet of the rows per match level."""
 POINT_LEVELS = ("building", "compound", "road")
 
 Progress = Callable[[int], None]
@@ -127,32 +128,56 @@ def _csv_fields(answer: dict[str, Any]) -> list[Any]:
     ]
 
 
-def read_csv_rows(text: str) -> tuple[list[str], list[list[str]]]:
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise InvalidInput("CSV 为空") from None
-    if "address" not in header:
-        raise InvalidInput(f"CSV 缺少 address 列（现有列：{', '.join(header) or '无'}）")
-    rows = list(reader)
-    if len(rows) > MAX_BATCH_ROWS:
-        raise PayloadTooLarge(f"一次最多查询 {MAX_BATCH_ROWS} 行，收到 {len(rows)} 行；请分批提交")
-    return header, rows
+def read_csv_rows(text: str, *, column: str | None = None) -> tuple[list[str], list[list[str]]]:
+    """The header and the rows of a CSV text that has an address column (found by name, or ``column``)."""
+    table = read_csv_text(text, max_rows=MAX_BATCH_ROWS)
+    find_column(table.header, column)
+    return table.header, table.rows
 
 
-def lookup_csv(coverage: Coverage, text: str, *, progress: Progress | None = None) -> tuple[str, Counter]:
-    """CSV in, CSV out: the input columns, then grid, workers and match columns; plus a summary."""
-    header, rows = read_csv_rows(text)
-    column = header.index("address")
-    addresses = [row[column] if column < len(row) else "" for row in rows]
+def lookup_table(coverage: Coverage, table: Table, *, column: str | None = None,
+                 progress: Progress | None = None) -> tuple[list[str], list[list[Any]], Counter]:
+    """The input's columns kept, the answer's columns (``CSV_COLUMNS``) appended; plus a summary by level.
+
+    A row whose address cell is empty is refused (422) with its row and column, before anything is matched.
+    """
+    index = find_column(table.header, column)
+    addresses = []
+    for position, row in enumerate(table.rows):
+        cell = row[index].strip() if index < len(row) else ""
+        if not cell:
+            raise InvalidInput(f"{where(table, position, index)}：地址列为空")
+        addresses.append(cell)
     answers = lookup_batch(coverage, addresses, progress=progress)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header + CSV_COLUMNS)
-    for row, answer in zip(rows, answers):
-        writer.writerow(row + _csv_fields(answer))
-    return out.getvalue(), summarise(answers)
+    width = len(table.header)
+    out = [row + [""] * (width - len(row)) + _csv_fields(answer) for row, answer in zip(table.rows, answers)]
+    return table.header + CSV_COLUMNS, out, summarise(answers)
+
+
+def lookup_csv(coverage: Coverage, text: str, *, column: str | None = None,
+               progress: Progress | None = None) -> tuple[str, Counter]:
+    """CSV in, CSV out: the input columns, then grid, workers and match columns; plus a summary.
+
+    Cells that Excel would read as formulas are quoted (see ``gridmap.coverage.tables.safe_cell``).
+    """
+    table = read_csv_text(text, max_rows=MAX_BATCH_ROWS)
+    header, rows, summary = lookup_table(coverage, table, column=column, progress=progress)
+    return write_csv(header, rows).decode("utf-8-sig"), summary
+
+
+SUMMARY_LEVELS = ("building", "compound", "road", "community", "town", "county", "none", "point", "invalid")
+"""Match levels in the order summaries list them (``point``: rows given as coordinates; ``invalid``: refused)."""
+
+
+def summary_rows(summary: Counter, total: int) -> list[tuple[str, Any]]:
+    """The summary sheet of an ``.xlsx`` answer: rows, then rows per match level, then ambiguous rows."""
+    return [("行数", total), *((f"级别 {level}", summary.get(level, 0)) for level in SUMMARY_LEVELS),
+            ("有歧义", summary.get("ambiguous", 0))]
+
+
+def levels_header(summary: Counter) -> str:
+    """``building=…;compound=…;…;none=…`` for the ``X-Match-Levels`` header."""
+    return ";".join(f"{level}={summary.get(level, 0)}" for level in SUMMARY_LEVELS)
 
 
 def summarise(answers: Iterable[dict[str, Any]]) -> Counter:
