@@ -484,15 +484,194 @@ def distance_targets(coverage: Any, extra: gpd.GeoDataFrame | None = None) -> tu
     return np.asarray(distance, dtype=float), table[nearest].tolist()
 
 
+@dataclass(frozen=True)
+class IncidentSource:
+    """Where one caller's incidents come from; the router binds these to the store and to
+    ``gridmap.access.incidents_for_map`` (this module never reads the store, never cuts by itself).
+
+    ``load()``: every stored incident, cut for the caller, and the store ids of all of them before the cut.
+    ``changes(since)``: the incidents written at or after ``since`` (ISO 8601 UTC) cut for the caller, the
+    store ids of all of them before the cut (so that rows which left the caller's view leave it here too),
+    and how many incidents the store holds; None when the source cannot tell (a hook's frame).
+    ``now``: the time both read overdue at."""
+
+    load: Callable[[], tuple[gpd.GeoDataFrame, NDArray]]
+    changes: Callable[[str], tuple[gpd.GeoDataFrame, NDArray, int]] | None
+    now: pd.Timestamp
+
+
+@dataclass
+class PreparedIncidents:
+    """A prepared view and what applying changes to it needs: rows in store order (id descending)."""
+
+    version: Hashable
+    view: IncidentView
+    counts: dict[str, tuple[int, int]]
+    ids: NDArray | None
+    """Store ids of the rows (int64, descending); None when the rows do not come from the store."""
+    due_ns: NDArray | None
+    """Due times (ns since the epoch, NaT as int64's minimum) where the caller's view has them."""
+    grid_idx: NDArray
+    grid_codes: list[str]
+    stored: NDArray
+    """Ids of every stored incident (before the cut), ascending: a write that removed one is noticed."""
+    mark: str
+    """The next update reads incidents written at or after this time."""
+    now: pd.Timestamp
+    incremental: bool = False
+    """Made by applying changes to an earlier view (False: a full preparation)."""
+
+
+UPDATE_SLACK: Final = pd.Timedelta(minutes=2)
+"""Changes are read from this long before the last read started: a write whose clock ran a little behind,
+or which committed after the read, is still read (reading a row again is harmless: rows are replaced by id)."""
+MAX_DELTA_SHARE: Final = 0.2
+"""More changed rows than this share of the view (and more than ``MIN_DELTA_LIMIT``): prepare it afresh."""
+MIN_DELTA_LIMIT: Final = 1000
+_NAT: Final = np.iinfo(np.int64).min
+
+
+def _iso(moment: pd.Timestamp) -> str:
+    return moment.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _store_ids(frame: gpd.GeoDataFrame) -> NDArray | None:
+    if not len(frame):
+        return np.empty(0, dtype=np.int64)
+    ids = pd.to_numeric(frame["id"], errors="coerce")
+    return None if ids.isna().any() else ids.to_numpy(dtype=np.int64)
+
+
+def _due_ns(frame: gpd.GeoDataFrame) -> NDArray | None:
+    if "due_at" not in frame:
+        return None
+    if not len(frame):
+        return np.empty(0, dtype=np.int64)
+    return pd.to_datetime(frame["due_at"], utc=True).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
+def _grid_counts(grid_idx: NDArray, codes: list[str], open_: NDArray, overdue: NDArray) -> dict[str, tuple[int, int]]:
+    """Open and overdue incidents per grid code ("" outside every grid), for every grid with an incident."""
+    size = len(codes)
+    present = np.bincount(grid_idx, minlength=size)
+    opened = np.bincount(grid_idx, weights=open_, minlength=size)
+    late = np.bincount(grid_idx, weights=open_ & overdue, minlength=size)
+    return {codes[i]: (int(opened[i]), int(late[i])) for i in np.flatnonzero(present)}
+
+
+def _grid_index(frame: gpd.GeoDataFrame, codes: list[str]) -> NDArray:
+    """Each row's grid as an index into ``codes`` (extended with codes not there yet)."""
+    if not len(frame):
+        return np.empty(0, dtype=np.int64)
+    position = {c: i for i, c in enumerate(codes)}
+    out = np.empty(len(frame), dtype=np.int64)
+    for i, code in enumerate(frame["grid_code"].fillna("").astype(str)):
+        found = position.get(code)
+        if found is None:
+            found = position[code] = len(codes)
+            codes.append(code)
+        out[i] = found
+    return out
+
+
+def _prepare(version: Hashable, source: IncidentSource, grid_names: dict[str, str], view: View) -> PreparedIncidents:
+    """The full preparation: every incident the caller may see."""
+    mark = _iso(source.now - UPDATE_SLACK)
+    frame, stored = source.load()
+    prepared = IncidentView.of(frame, grid_names=grid_names, view=view)
+    ids = _store_ids(frame) if source.changes is not None else None
+    if len(frame):
+        codes_index, uniques = pd.factorize(frame["grid_code"].fillna("").astype(str).to_numpy())
+        grid_idx, codes = np.asarray(codes_index, dtype=np.int64), [str(c) for c in uniques]
+    else:
+        grid_idx, codes = np.empty(0, dtype=np.int64), []
+    counts = _grid_counts(grid_idx, codes, prepared.open_, prepared.overdue)
+    due = _due_ns(frame) if "overdue" in frame else None
+    return PreparedIncidents(version, prepared, counts, ids, due, grid_idx, codes,
+                             np.sort(np.asarray(stored, dtype=np.int64)), mark, source.now)
+
+
+def _positions(ascending: NDArray, values: NDArray) -> tuple[NDArray, NDArray]:
+    """(found, index) of each of ``values`` in the sorted unique array ``ascending``."""
+    at = np.searchsorted(ascending, values)
+    found = (at < len(ascending)) & (ascending[np.minimum(at, max(len(ascending) - 1, 0))] == values) \
+        if len(ascending) else np.zeros(len(values), dtype=bool)
+    return found, at
+
+
+def _update(old: PreparedIncidents, version: Hashable, source: IncidentSource, grid_names: dict[str, str],
+            view: View) -> PreparedIncidents | None:
+    """``old`` with the incidents written since its last read put in place; None when a full preparation
+    is needed instead (too many changes, or the store holds other incidents than ``old`` accounts for)."""
+    assert source.changes is not None and old.ids is not None
+    mark = _iso(source.now - UPDATE_SLACK)
+    frame, changed_all, stored_count = source.changes(old.mark)
+    changed_all = np.unique(np.asarray(changed_all, dtype=np.int64))
+    if len(changed_all) > max(MIN_DELTA_LIMIT, MAX_DELTA_SHARE * len(old.stored)):
+        return None
+    known, at = _positions(old.stored, changed_all)
+    stored = np.insert(old.stored, at[~known], changed_all[~known])
+    if len(stored) != stored_count:
+        return None
+    ids = _store_ids(frame)
+    if ids is None or ("overdue" in frame) != (old.due_ns is not None):
+        return None
+    # the changed rows leave; their new versions (those still in the caller's view) come in, in store order
+    ascending = old.ids[::-1]
+    present, where = _positions(ascending, changed_all)
+    keep = np.ones(len(old.ids), dtype=bool)
+    keep[len(old.ids) - 1 - where[present]] = False
+    order = np.argsort(-ids, kind="stable")
+    frame, ids = frame.iloc[order], ids[order]
+    kept_ids = old.ids[keep]
+    slots = len(kept_ids) - np.searchsorted(kept_ids[::-1], ids)
+    add = IncidentView.of(frame, grid_names=grid_names, view=view)
+    base = old.view
+
+    def merge(a: NDArray, b: NDArray) -> NDArray:
+        return np.insert(a[keep], slots, b)
+
+    if not len(kept_ids):
+        columns = add.columns
+    elif not len(frame):
+        columns = {k: v[keep] for k, v in base.columns.items()}
+    elif set(add.columns) != set(base.columns):
+        return None
+    else:
+        columns = {k: merge(v, add.columns[k]) for k, v in base.columns.items()}
+    open_ = merge(base.open_, add.open_)
+    due = merge(old.due_ns, _due_ns(frame)) if old.due_ns is not None else None
+    if due is not None:  # time alone makes incidents overdue: recomputed for every row at ``now``
+        overdue = open_ & (due != _NAT) & (due < source.now.value)
+        if "overdue" in columns:
+            columns["overdue"] = overdue.astype(np.int64)
+        if "supervised" in columns:  # supervised: by a supervisor or overdue; the first never changes unwritten
+            columns["supervised"] = (columns["supervised"].astype(bool) | overdue).astype(np.int64)
+    else:
+        overdue = merge(base.overdue, add.overdue)
+    codes = list(old.grid_codes)
+    grid_idx = merge(old.grid_idx, _grid_index(frame, codes))
+    prepared = IncidentView(merge(base.mx, add.mx), merge(base.my, add.my), merge(base.status, add.status),
+                            merge(base.category, add.category), merge(base.reported_ns, add.reported_ns), open_,
+                            overdue, columns)
+    counts = _grid_counts(grid_idx, codes, open_, overdue)
+    return PreparedIncidents(version, prepared, counts, merge(old.ids, ids), due, grid_idx, codes, stored, mark,
+                             source.now, incremental=True)
+
+
 class TileService:
-    """Tiles for every caller: prepared layers per store revision, incident views per incidents version and
-    actor's view, encoded tiles in a bounded LRU keyed by everything a tile depends on."""
+    """Tiles for every caller: prepared layers per store revision, incident views per actor's view and datum
+    (updated in place of a new preparation when the incidents version changes), encoded tiles in a bounded
+    LRU keyed by everything a tile depends on."""
 
     def __init__(self, size: int = MAX_TILES) -> None:
         self.cache = TileCache(size)
         self._layers: tuple[Hashable, TileLayers] | None = None
-        self._views: OrderedDict[Hashable, tuple[IncidentView, dict[str, tuple[int, int]]]] = OrderedDict()
+        self._views: OrderedDict[Hashable, PreparedIncidents] = OrderedDict()
+        self._building: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
+        self.full_preparations = 0
+        self.updates = 0
 
     def layers(self, coverage: Any) -> TileLayers:
         with self._lock:
@@ -500,29 +679,52 @@ class TileService:
                 self._layers = (coverage.revision, TileLayers(coverage))
             return self._layers[1]
 
-    def incident_view(self, key: Hashable, load: Callable[[], gpd.GeoDataFrame], *, coverage: Any,
+    def prepared(self, key: Hashable) -> PreparedIncidents | None:
+        """The last view prepared for ``key`` (actor's view, datum), whatever its version."""
+        with self._lock:
+            return self._views.get(key)
+
+    def incident_view(self, key: Hashable, version: Hashable, source: IncidentSource, *, coverage: Any,
                       view: View) -> tuple[IncidentView, dict[str, tuple[int, int]]]:
-        """The caller's incidents (``load`` returns them already cut by ``incidents_for_map``), prepared once
-        per ``key`` (incidents version, actor's view, datum), with open/overdue counts per grid."""
+        """The caller's incidents, with open/overdue counts per grid, as of ``version`` (or later).
+
+        One view is kept per ``key`` (coverage revision, actor's view, datum). When the incidents version
+        changes, only the incidents written since the last read are read (``source.changes``), cut as the
+        caller's view is, and put in place of their rows (by store id: rows that left the caller's view
+        leave it, new ones are inserted in store order); overdue is recomputed from the due times for every
+        row, and the counts per grid from the rows. The answer is what a full preparation gives at that
+        moment. A full preparation (``source.load``) is made instead when there is no view yet, when the
+        source cannot tell what changed (a hook's frame), when more than ``MAX_DELTA_SHARE`` of the rows
+        changed, or when the store holds other incidents than the view accounts for (one was removed, as
+        by restoring a backup). One thread prepares a key at a time; the others wait for its answer."""
         with self._lock:
             found = self._views.get(key)
-            if found is not None:
+            if found is not None and found.version == version:
                 self._views.move_to_end(key)
-                return found
-        frame = load()
-        names = dict(zip(coverage.grids["code"], coverage.grids["name"]))
-        prepared = IncidentView.of(frame, grid_names=names, view=view)
-        counts: dict[str, tuple[int, int]] = {}
-        if len(frame):
-            grid = frame["grid_code"].fillna("").astype(str).to_numpy()
-            table = pd.DataFrame({"grid": grid, "open": prepared.open_,
-                                  "overdue": prepared.open_ & prepared.overdue}).groupby("grid").sum()
-            counts = {g: (int(o), int(d)) for g, o, d in zip(table.index, table["open"], table["overdue"])}
-        with self._lock:
-            self._views[key] = (prepared, counts)
-            while len(self._views) > MAX_VIEWS:
-                self._views.popitem(last=False)
-        return prepared, counts
+                return found.view, found.counts
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                found = self._views.get(key)
+            if found is not None and found.version == version:
+                return found.view, found.counts
+            names = dict(zip(coverage.grids["code"], coverage.grids["name"]))
+            made = None
+            if found is not None and source.changes is not None and found.ids is not None:
+                made = _update(found, version, source, names, view)
+            if made is None:
+                made = _prepare(version, source, names, view)
+            with self._lock:
+                if made.incremental:
+                    self.updates += 1
+                else:
+                    self.full_preparations += 1
+                self._views[key] = made
+                self._views.move_to_end(key)
+                while len(self._views) > MAX_VIEWS:
+                    old, _ = self._views.popitem(last=False)
+                    self._building.pop(old, None)
+        return made.view, made.counts
 
     def grids_tile(self, layers: TileLayers, counts: dict[str, tuple[int, int]], view: View,
                    z: int, x: int, y: int) -> bytes:

@@ -35,6 +35,8 @@ class IncidentQuery:
     """Only incidents past due at this time and not yet handled."""
     near: tuple[float, float, float, float] | None = None
     """(lon, lat, dlon, dlat): a box around a point, for duplicate search."""
+    updated_since: str | None = None
+    """Only incidents written (reported or changed) at or after this time: for views that apply changes."""
 
 
 @dataclass(frozen=True)

@@ -667,4 +667,6 @@ def _where(q: IncidentQuery) -> tuple[str, list[Any]]:
     if q.near is not None:
         lon, lat, dlon, dlat = q.near
         add("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?", lon - dlon, lon + dlon, lat - dlat, lat + dlat)
+    if q.updated_since is not None:
+        add("updated_at >= ?", q.updated_since)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -308,4 +308,6 @@ def _where(q: IncidentQuery) -> tuple[str, list[Any]]:
     if q.near is not None:
         lon, lat, dlon, dlat = q.near
         add("lon BETWEEN %s AND %s AND lat BETWEEN %s AND %s", lon - dlon, lon + dlon, lat - dlat, lat + dlat)
+    if q.updated_since is not None:
+        add("updated_at >= %s", q.updated_since)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

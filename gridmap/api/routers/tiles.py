@@ -13,6 +13,8 @@ from collections.abc import Hashable
 from typing import Annotated, Any, Final, Literal
 
 import geopandas as gpd
+import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -21,10 +23,11 @@ from gridmap.access import STAFF_ROLES, check_actor, incidents_for_map
 from gridmap.api.deps import MAX_ROW_ID, ActorDep, coverage_of
 from gridmap.auth import ANONYMOUS, PUBLIC, Actor
 from gridmap.errors import Unauthorized
-from gridmap.incidents.service import utcnow
+from gridmap.incidents.service import incidents_frame, utcnow
 from gridmap.layers.tiles import (
     LAYERS,
     IncidentFilters,
+    IncidentSource,
     TileService,
     View,
     check_tile,
@@ -34,6 +37,7 @@ from gridmap.layers.tiles import (
 from gridmap.maps.incidents import fingerprint, incidents_version, load_incidents
 from gridmap.maps.permissions import view_key
 from gridmap.planning import scenarios
+from gridmap.store.base import IncidentQuery
 
 router = APIRouter(prefix="/tiles", tags=["maps"])
 
@@ -58,6 +62,29 @@ def _incidents_state(state: Any, coverage: Any) -> tuple[gpd.GeoDataFrame | None
         frame = hook(state.store, coverage)
         return frame, fingerprint(frame)
     return None, incidents_version(state.store, utcnow())
+
+
+def incident_source(state: Any, coverage: Any, viewer: Actor, frame: gpd.GeoDataFrame | None) -> IncidentSource:
+    """The caller's incidents for the tile service, every path cut by ``incidents_for_map``: all of them
+    (``load``), or only those written since a time (``changes``: an ``updated_since`` query, the ids read
+    before the cut and the store's count), so that a write costs work for the rows it changed. A hook's
+    frame (``app.state.map_incidents``) can only be loaded whole."""
+    store = state.store
+    now = pd.Timestamp(utcnow())
+
+    def load() -> tuple[gpd.GeoDataFrame, np.ndarray]:
+        incidents = frame if frame is not None else load_incidents(store, coverage, now=now)
+        ids = (incidents["id"].astype(np.int64).to_numpy() if frame is None and len(incidents)
+               else np.empty(0, dtype=np.int64))
+        return incidents_for_map(incidents, actor=viewer, coverage=coverage), ids
+
+    def changes(since: str) -> tuple[gpd.GeoDataFrame, np.ndarray, int]:
+        changed = incidents_frame(store, coverage, query=IncidentQuery(updated_since=since), now=now)
+        _, stored = store.query_incidents(IncidentQuery(), limit=0)
+        ids = changed["id"].astype(np.int64).to_numpy() if len(changed) else np.empty(0, dtype=np.int64)
+        return incidents_for_map(changed, actor=viewer, coverage=coverage), ids, stored
+
+    return IncidentSource(load, changes if frame is None else None, now)
 
 
 @router.get(
@@ -118,14 +145,11 @@ async def tile(
         if layer not in ("grids", "incidents"):
             return tiles.static_tile(layers, layer, view, z, x, y)
 
-        def load():
-            incidents = frame if frame is not None else load_incidents(state.store, coverage)
-            return incidents_for_map(incidents, actor=viewer, coverage=coverage)
-
         # dispatchers and admins see every incident alike: one prepared view for all of them
         shared = ("staff",) if viewer.role in STAFF_ROLES else who
-        prepared, counts = tiles.incident_view((coverage.revision, version, shared, view), load, coverage=coverage,
-                                               view=view)
+        prepared, counts = tiles.incident_view((coverage.revision, shared, view), version,
+                                               incident_source(state, coverage, viewer, frame),
+                                               coverage=coverage, view=view)
         if layer == "grids":
             return tiles.grids_tile(layers, counts, view, z, x, y)
         return incidents_tile(prepared, filters, z, x, y)
