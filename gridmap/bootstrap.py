@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def open_configured_store(settings: Settings, *, with_sample: bool | None = None) -> Store:
     """The store at ``settings.db``, upgraded if an earlier release wrote it (the receipt secret
     moves out of the GeoPackage); an empty one gets the sample county unless told otherwise."""
-    store = open_store(settings.db, secret=settings.secret, read=settings.db_read)
+    store = open_store(settings.db, secret=settings.secret, read=settings.db_read, cache_dir=settings.cache_dir)
     if settings.server_mode or Path(settings.db).exists():
         store.migrate()
     wanted = settings.load_sample_if_empty if with_sample is None else with_sample

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
                                        "(server mode)")
     db_read: str | None = Field(None, repr=False, description="postgresql:// URL of a streaming read replica: "
                                                               "listings, statistics and scenario lists are read there")
+    cache_dir: Path | None = Field(None, description="server mode: where this host caches the lookup index of each "
+                                                     "revision (a private folder); unset: every start builds it")
     admin_token: str | None = Field(None, description="bearer token for /v1/admin endpoints; unset disables them")
     secret: str | None = Field(None, min_length=32, repr=False,
                                description="receipt secret (at least 32 characters); unset: a key file <db>.key "

@@ -82,6 +82,7 @@ class TestSchema:
         assert f"1 → {SCHEMA_VERSION}" in done.stdout
         assert query_raw(blank_url, "SELECT id, label FROM tokens") == [("t1", "旧令牌")]
         assert query_raw(blank_url, "SELECT count(*) FROM pg_trigger WHERE tgname = 'gridmap_meta_announce'") == [(1,)]
+        assert query_raw(blank_url, "SELECT count(*) FROM pg_indexes WHERE indexname = 'incidents_updated'") == [(1,)]
         again = gridmap("migrate", "--db", blank_url)
         assert again.returncode == 0 and "已是最新" in again.stdout
 
@@ -249,3 +250,20 @@ def test_postgres_down_answers_503_with_retry_after_then_recovers(own_cluster: t
         while (answer := client.get("/v1/incidents", headers=ADMIN)).status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert answer.status_code == 200, answer.text
+
+
+def test_a_restart_loads_the_index_from_the_hosts_cache_folder(url: str, tiny_package: Path, tmp_path: Path) -> None:
+    """GRIDMAP_CACHE_DIR: the index of a revision is built once per host, then read back at each start."""
+    import_package(open_test_store(url), tiny_package)
+    folder = tmp_path / "cache"
+    settings = store_settings(db=url, load_sample_if_empty=False, cache_dir=folder)
+    with TestClient(create_app(settings)) as first:
+        assert (first.app.state.coverage.cache.builds, first.app.state.coverage.cache.loads) == (1, 0)
+        first.app.state.coverage.cache.wait()
+    files = list(folder.iterdir())
+    assert len(files) == 1 and "@127.0.0.1-" in files[0].name and "gridmap@" not in files[0].name
+    assert folder.stat().st_mode & 0o777 == 0o700
+    with TestClient(create_app(settings)) as second:
+        assert (second.app.state.coverage.cache.builds, second.app.state.coverage.cache.loads) == (0, 1)
+        answer = second.get("/v1/lookup", params={"lon": 110.7693, "lat": 35.1425})
+        assert answer.status_code == 200

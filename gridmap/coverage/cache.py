@@ -96,8 +96,9 @@ class CoverageCache:
 
     @classmethod
     def for_store(cls, store: Store) -> CoverageCache | None:
-        """A cache beside a file-backed store; None for a store without a file (no cache then)."""
-        db = getattr(store, "path", None)
+        """A cache beside a file-backed store, or under a server-mode store's ``cache_base``
+        (``GRIDMAP_CACHE_DIR``); None for a store with neither (no cache then)."""
+        db = getattr(store, "path", None) or getattr(store, "cache_base", None)
         return cls(store, Path(db)) if db is not None else None
 
     def load(self, revision: str) -> Coverage | None:

@@ -111,16 +111,19 @@ INDEXES: Final = {
     "incidents_places": f"({PLACE_KEYS}, reported_at)",  # and listings by grid
     "incidents_response_ms": f"({RESPONSE_MS}, reported_at)",
     "incidents_resolution_ms": f"({RESOLUTION_MS}, reported_at)",
+    # What changed since a time: the map's prepared incidents take in only those (issue #10).
+    "incidents_updated": "(updated_at)",
 }
 """Every index of the incidents table, by name: what the listings, the overdue list and the
 statistics read instead of the table (tests check the plans with EXPLAIN QUERY PLAN)."""
 OBSOLETE_INDEXES: Final = ("incidents_grid", "incidents_reported")  # led by incidents_places, incidents_period
 """Indexes of earlier releases that another index now covers: dropped when a store is opened."""
 INCIDENT_REVISION_KEY: Final = "incident_revision"
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """The GeoPackage store's layout: 1 for every store before versions were recorded (issue #11), whose
 upgrades ``_prepare_schema`` still makes (secret moved out, scoped idempotency keys, public replies,
-monthly rollups); 2 records itself. Raise it with each later change of these tables."""
+monthly rollups); 2 records itself; 3 adds ``incidents_updated``. Raise it with each later change of these
+tables (stores are upgraded when opened, and by ``gridmap migrate``)."""
 ANALYSIS_LIMIT: Final = 10_000
 """Index entries ANALYZE samples per index (about 15 ms for 540,000 incidents). Without its figures
 SQLite's planner takes every index key as equally selective and may walk every closed incident

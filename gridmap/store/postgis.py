@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import geopandas as gpd
@@ -99,10 +100,13 @@ class _Transactions:
 
 class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, _Transactions, Store):
     def __init__(self, url: str, *, secret: str | None = None, read_url: str | None = None,
-                 pool_max: int = POOL_MAX) -> None:
+                 cache_dir: Path | None = None, pool_max: int = POOL_MAX) -> None:
         """``read_url``: a streaming replica for reads that may lag a moment (listings, statistics,
-        scenario lists); None sends every read to ``url``."""
+        scenario lists); None sends every read to ``url``. ``cache_dir``: where this host keeps the
+        lookup index of each revision (``GRIDMAP_CACHE_DIR``), so a restart does not rebuild it."""
         self.url = url
+        self.cache_base = _cache_base(cache_dir, url) if cache_dir is not None else None
+        """The name the index cache files of this database start with (``gridmap.coverage.cache``)."""
         self.read_url = read_url
         self._secret = secret
         self._schema_ready = False
@@ -247,6 +251,16 @@ class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, _Transactions,
 
     def checkpoint(self) -> None:
         """Nothing to fold in: PostgreSQL's own WAL makes each commit durable."""
+
+
+def _cache_base(folder: Path, url: str) -> Path:
+    """``<folder>/<database>@<host>-<port>``: one name per database, no password in it; the folder is
+    made private (0700), as the GeoPackage store's files are."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    name = f"{info.get('dbname', 'postgres')}@{info.get('host', 'local')}-{info.get('port', 5432)}"
+    return folder / "".join(c if c.isalnum() or c in "@-_." else "_" for c in name)
 
 
 def _pool(url: str, size: int) -> ConnectionPool:
