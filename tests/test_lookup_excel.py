@@ -140,16 +140,22 @@ class TestColumns:
 
 
 class TestErrorsNameTheRow:
-    def test_an_empty_address_cell_names_the_excel_row_and_column(self, client) -> None:
-        rows = [("1", "丰林小区3号楼")] * 10 + [("11", "")]
+    def test_an_empty_address_cell_is_an_error_in_its_own_row_naming_the_excel_cell(self, client) -> None:
+        rows = [(str(i), "丰林小区3号楼") for i in range(1, 11)] + [("11", "")]
         response = post_table(client, csv_bytes(["编号", "地址"], rows, "gbk"), "text/csv")
-        assert response.status_code == 422
-        assert response.json()["detail"] == "第 12 行 B 列（地址）：地址列为空"
+        assert response.status_code == 200, response.text
+        answer = csv_answer(response.content)
+        assert len(answer) == 11 and [r["编号"] for r in answer] == [str(i) for i in range(1, 12)]
+        assert answer[-1]["error"] == "第 12 行 B 列（地址）：地址列为空" and answer[-1]["grid_code"] == ""
+        assert all(r["error"] == "" and r["grid_code"] for r in answer[:-1])
+        assert "invalid=1" in response.headers["X-Match-Levels"]
 
     def test_in_xlsx_too(self, client) -> None:
         data = xlsx_bytes(["编号", "事发地址"], [(1, "金荷苑"), (2, "   "), (3, "丰林小区3号楼")])
         response = post_table(client, data, XLSX_MEDIA_TYPE)
-        assert response.status_code == 422 and response.json()["detail"] == "第 3 行 B 列（事发地址）：地址列为空"
+        assert response.status_code == 200, response.text
+        answer = xlsx_answer(response.content)
+        assert [r["error"] for r in answer] == ["", "第 3 行 B 列（事发地址）：地址列为空", ""]
 
     def test_undecodable_bytes_name_the_line(self, client) -> None:
         data = "地址\n金荷苑\n".encode("gbk") + b"\x81\x20\n"
@@ -258,9 +264,6 @@ class TestCommandLine:
         src.write_bytes(csv_bytes(["编号", "地址"], [("1", "金荷苑"), ("2", "")], "gbk"))
         (tmp_path / "out").mkdir()
         out = tmp_path / "out" / "out.csv"
-        result = self.run("--csv", src, "--out", out, "--db", sample_db_copy)
-        assert result.returncode == 2
-        assert "第 3 行 B 列（地址）：地址列为空" in result.stderr
-        assert list((tmp_path / "out").iterdir()) == []
         result = self.run("--csv", src, "--out", out, "--encoding", "utf-8", "--db", sample_db_copy)
-        assert result.returncode == 2 and "无法按 UTF-8 解码" in result.stderr and not out.exists()
+        assert result.returncode == 2 and "第 1 行：无法按 UTF-8 解码" in result.stderr
+        assert list((tmp_path / "out").iterdir()) == []

@@ -139,16 +139,17 @@ def lookup_table(coverage: Coverage, table: Table, *, column: str | None = None,
                  progress: Progress | None = None) -> tuple[list[str], list[list[Any]], Counter]:
     """The input's columns kept, the answer's columns (``CSV_COLUMNS``) appended; plus a summary by level.
 
-    A row whose address cell is empty is refused (422) with its row and column, before anything is matched.
+    A row whose address cell is empty is kept, with its row and column named in its ``error`` cell (a sheet
+    of thousands of rows is not refused for one blank); the other rows are answered as usual.
     """
     index = find_column(table.header, column)
-    addresses = []
-    for position, row in enumerate(table.rows):
-        cell = row[index].strip() if index < len(row) else ""
-        if not cell:
-            raise InvalidInput(f"{where(table, position, index)}：地址列为空")
-        addresses.append(cell)
-    answers = lookup_batch(coverage, addresses, progress=progress)
+    cells = [row[index].strip() if index < len(row) else "" for row in table.rows]
+    found = lookup_batch(coverage, [cell for cell in cells if cell], progress=progress)
+    answers: list[dict[str, Any]] = []
+    given = iter(found)
+    for position, cell in enumerate(cells):
+        answers.append(next(given) if cell else
+                       {"row": position, "error": f"{where(table, position, index)}：地址列为空"})
     width = len(table.header)
     out = [row + [""] * (width - len(row)) + _csv_fields(answer) for row, answer in zip(table.rows, answers)]
     return table.header + CSV_COLUMNS, out, summarise(answers)
