@@ -25,6 +25,7 @@ from gridmap.errors import Conflict, GridmapError
 from gridmap.importer import import_package
 from gridmap.settings import Settings
 from gridmap.store import PostgisStore, open_store
+from gridmap.store.base import IncidentQuery
 from gridmap.store.postgis import SCHEMA_VERSION, migrations
 
 ADMIN = {"Authorization": "Bearer pg-admin"}
@@ -267,3 +268,24 @@ def test_a_restart_loads_the_index_from_the_hosts_cache_folder(url: str, tiny_pa
         assert (second.app.state.coverage.cache.builds, second.app.state.coverage.cache.loads) == (0, 1)
         answer = second.get("/v1/lookup", params={"lon": 110.7693, "lat": 35.1425})
         assert answer.status_code == 200
+
+
+def test_the_monthly_counts_follow_every_write_and_equal_a_recount(url: str) -> None:
+    """Migration 0004: statement triggers keep the rollups in the writing transaction (inserts, a COPY'd
+    history, updates of counted columns, deletes); they always equal a GROUP BY over the incidents."""
+    store = open_test_store(url)
+    incident_id, _ = store.insert_incident(record(), EVENT)
+    store.insert_incidents(iter([(record(category="infra.water", reported_at="2026-04-02T08:00:00Z"), [EVENT])] * 3))
+    store.update_incident(incident_id, version=1, changes={"status": "accepted", "accepted_at": STAMP},
+                          event={**EVENT, "action": "accept"})
+    store.update_incident(incident_id, version=2, changes={"description": "不计入统计的修改"},
+                          event={**EVENT, "action": "note"})
+    recount = ("SELECT category, status, (accepted_at IS NOT NULL)::int, coalesce((resolved_at <= due_at)::int, -1), "
+               "coalesce(rating, 0), substr(reported_at, 1, 7), count(*)::int FROM incidents GROUP BY 1, 2, 3, 4, 5, 6")
+    kept = "SELECT category, status, answered, on_time, rating, month, n FROM incident_rollup WHERE n > 0"
+    assert sorted(query_raw(url, kept)) == sorted(query_raw(url, recount))
+    assert sorted(query_raw(url, kept)) == [("infra.road", "accepted", 1, -1, 0, "2026-03", 1),
+                                            ("infra.water", "reported", 0, -1, 0, "2026-04", 3)]
+    tally = store.incident_tally(IncidentQuery(since="2026-03-01T00:00:00Z", until="2026-05-01T00:00:00Z"),
+                                 now=STAMP)
+    assert tally.total == 4 and tally.by_category == {"infra.road": 1, "infra.water": 3} and tally.accepted == 1

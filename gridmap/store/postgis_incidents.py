@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from gridmap.errors import Conflict
+from gridmap.store import incident_rollups
 from gridmap.store.base import IncidentQuery, IncidentTally
 from gridmap.store.incident_tables import (
     EVENT_COLUMNS,
@@ -160,8 +161,11 @@ class PostgisIncidents:
 
         def work(conn: psycopg.Connection) -> IncidentTally:
             with _snapshot(conn):
-                tally = conn.execute(TALLY_SQL.format(where=where), params).fetchall()
-                places = conn.execute(PLACES_SQL.format(where=where), params).fetchall()
+                if query == IncidentQuery(since=query.since, until=query.until):
+                    tally, places = _tally_of_period(conn, query.since, query.until)
+                else:
+                    tally = conn.execute(TALLY_SQL.format(where=where), params).fetchall()
+                    places = conn.execute(PLACES_SQL.format(where=where), params).fetchall()
                 overdue = conn.execute(f"SELECT count(*) FROM incidents {_and(where, 'due_at < %s', OPEN_SQL)}",
                                        [*params, now]).fetchone()[0]
                 accepted = sum(r[-1] for r in tally if r[2])
@@ -248,6 +252,26 @@ def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield
+
+
+def _tally_of_period(conn: psycopg.Connection, since: str | None, until: str | None
+                     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Whole months from the rollups (migration 0004), the ragged ends (under a month each) from the
+    incidents: the same split as the GeoPackage store's (``incident_rollups.split_period``)."""
+    months, edges = incident_rollups.split_period(since, until)
+    tally: list[tuple[Any, ...]] = []
+    places: list[tuple[Any, ...]] = []
+    if months is not None:
+        clauses = [c for c, v in (("month >= %s", months[0]), ("month < %s", months[1])) if v is not None]
+        values = [v for v in months if v is not None]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        tally += conn.execute(incident_rollups.TALLY_SELECT.format(where=where), values).fetchall()
+        places += conn.execute(incident_rollups.PLACES_SELECT.format(where=where), values).fetchall()
+    for start, end in edges:
+        where, params = _where(IncidentQuery(since=start, until=end))
+        tally += conn.execute(TALLY_SQL.format(where=where), params).fetchall()
+        places += conn.execute(PLACES_SQL.format(where=where), params).fetchall()
+    return tally, places
 
 
 def _count(conn: psycopg.Connection, where: str, params: list[Any]) -> int:
