@@ -221,3 +221,27 @@ def test_never_raises_on_arbitrary_text(matcher):
             continue
         assert r.level in ("building", "compound", "road", "community", "town", "county", "none")
         assert 0.0 <= r.score <= 1.0
+
+
+# Places the library does not hold (issue #12): plausible names written by hand, in real communities. A
+# name like a neighbour's (和平小区 / 河畔小区, 胜利家园 / 盛世家园) must never come back as that neighbour's
+# building unflagged: the answer is flagged, and its level and candidates say what is known.
+INVENTED = ["和平小区2号楼", "胜利家园1号楼", "中城社区红旗小区2号楼", "建设新村1号楼", "电业局家属院2号楼",
+            "红旗小区5号楼", "光明小区1号楼", "团结小区3号楼", "人民小区2号楼", "双塔社区向阳小区4号楼",
+            "新华家园6号楼", "东方花园2号楼", "西郊社区友谊小区1号楼", "朝阳新村3号楼", "兴隆家园2号楼",
+            "育才小区1号楼", "翠柳小区3号楼", "天福家园5号楼"]
+
+
+@pytest.mark.parametrize("text", INVENTED)
+def test_a_compound_the_library_does_not_hold_is_never_a_confident_building(matcher, linyi_layers, text):
+    compounds = set(linyi_layers["buildings"]["compound"].dropna())
+    named = text.split("社区")[-1].split("号楼")[0].rstrip("0123456789")
+    assert named not in compounds  # the premise: this place is not in the library
+    r = matcher.match(text)
+    assert r.ambiguous or r.level not in ("building", "compound"), r
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("风林小区3号楼", "丰林小区3号楼"), ("明株小区2号楼", "明珠小区2号楼")])
+def test_a_homophone_in_the_name_still_finds_the_building(matcher, typed, meant):
+    r = matcher.match(typed)
+    assert r.level == "building" and not r.ambiguous and r.building.name == meant

@@ -140,6 +140,12 @@ class _Cand:
 
 
 _ADMIN_RANK = ("none", "province", "city", "county")
+SUBSTITUTED_NAME_CAP = 0.74
+"""The most a known name can score for a text whose distinctive part (the name without 小区/家园/路 …) has
+the same length but other characters that do not sound the same: 建设新村 for 建业新村, 人民小区 for 惠民小区.
+That is as likely another place the library does not hold as a typo, so it stays below ``LOW_CONFIDENCE``
+(flagged, never a confident building of a neighbouring compound: issue #12). Homophones (风林 for 丰林),
+swapped, missing and doubled characters are not capped."""
 OTHER_PLACE_PENALTY = 0.3
 """Score taken from a building outside the county, town or community the text states: it stays a
 candidate (the text may name the wrong community) but never beats one inside."""
@@ -197,6 +203,25 @@ class _Scope:
         if self.deepest == "county" and self.counties:
             return [_Cand("county", 0.9, region=c) for c in sorted(self.counties)]
         return [_Cand("none", 0.0)]
+
+
+def _sound_alike(typed: str, typed_stem: str, typed_pinyin: str, known: str, known_stem: str,
+                 known_pinyin: str) -> float:
+    """How alike two names sound, 0–1: their distinctive parts compared when the generic ends agree (or the
+    text has none), so that a shared 小区 adds nothing; the whole names when the ends differ (明株小区 is
+    明珠小区 rather than 明珠花园)."""
+    stems = fuzz.ratio(pinyin_of(typed_stem), pinyin_of(known_stem)) / 100
+    typed_end, known_end = typed[len(typed_stem):], known[len(known_stem):]
+    if not typed_end or typed_end == known_end:
+        return stems
+    return min(stems, fuzz.ratio(typed_pinyin, known_pinyin) / 100)
+
+
+def _another_name(typed: str, known: str) -> bool:
+    """Same length, at least one character different, and the differing characters do not sound alike."""
+    if len(typed) != len(known) or typed == known or sorted(typed) == sorted(known):
+        return False
+    return any(a != b and pinyin_of(a) != pinyin_of(b) for a, b in zip(typed, known))
 
 
 def _corrected(name: str, known: tuple[str, Any] | None, corrections: dict[str, float]) -> float:
@@ -349,8 +374,13 @@ class AddressMatcher:
                 if len(query) == len(name) and sorted(query) == sorted(name):
                     r = max(r, 0.9)  # two characters swapped
                 rs = fuzz.ratio(query_stems[kind], self.names.stems[(name, kind)]) / 100 * 0.97
-                rp = fuzz.ratio(qp, self.names.pinyin[name]) / 100 * 0.95
+                # sounds compared on the distinctive part: a shared 小区/家园 must not make 和平小区 sound
+                # like 河畔小区 (issue #12); a homophone typo in the stem (风林 for 丰林) still sounds alike
+                rp = _sound_alike(query, query_stems[kind], qp, name, self.names.stems[(name, kind)],
+                                  self.names.pinyin[name]) * 0.95
                 sim = max(r, rs, rp)
+                if _another_name(query_stems[kind], self.names.stems[(name, kind)]):
+                    sim = min(sim, SUBSTITUTED_NAME_CAP)
                 if name != canonical:
                     sim *= 0.98
                 if sim >= floor and sim > best.get((kind, canonical), 0):

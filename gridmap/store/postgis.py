@@ -115,6 +115,7 @@ class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, _Transactions,
         self.read_pool = _pool(read_url, pool_max) if read_url else None
         self._open_lock = threading.Lock()
         self._replica_down_until = 0.0
+        self._watches: list[threading.Event] = []
         self.replica_reads = 0
         """Reads the replica answered (the metrics and the tests read it)."""
 
@@ -167,6 +168,8 @@ class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, _Transactions,
             return work(conn)
 
     def close(self) -> None:
+        for stop in self._watches:
+            stop.set()
         for pool in (self.pool, self.read_pool):
             if pool is not None and pool in _OPEN_POOLS:
                 pool.close()
@@ -243,10 +246,12 @@ class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, _Transactions,
                             for note in conn.notifies(timeout=WATCH_POLL_S):
                                 callback(note.payload)
                 except psycopg.Error as exc:
-                    log.warning("revision watch interrupted (%s); retrying", type(exc).__name__)
+                    if not stop.is_set():
+                        log.warning("revision watch interrupted (%s); retrying", type(exc).__name__)
                     stop.wait(WATCH_RETRY_S)
 
         threading.Thread(target=run, name="gridmap-revision-watch", daemon=True).start()
+        self._watches.append(stop)
         return stop.set
 
     def checkpoint(self) -> None:
