@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field
 from rapidfuzz import fuzz, process
 
 from gridmap.address.admin import admin_table
-from gridmap.address.library import AddressLibrary, initials_of, pinyin_of, stem
+from gridmap.address.library import _COMPOUND_STEM_SUFFIXES, AddressLibrary, initials_of, pinyin_of, stem
 from gridmap.address.normalize import normalize
 from gridmap.address.parse import ParseDetail, ParsedAddress, parse_detail
 from gridmap.errors import InvalidInput
@@ -140,12 +140,15 @@ class _Cand:
 
 
 _ADMIN_RANK = ("none", "province", "city", "county")
+COMPOUND_ENDINGS = _COMPOUND_STEM_SUFFIXES
+"""Generic endings of compound names, longest first (the library's)."""
 SUBSTITUTED_NAME_CAP = 0.74
-"""The most a known name can score for a text whose distinctive part (the name without 小区/家园/路 …) has
-the same length but other characters that do not sound the same: 建设新村 for 建业新村, 人民小区 for 惠民小区.
-That is as likely another place the library does not hold as a typo, so it stays below ``LOW_CONFIDENCE``
-(flagged, never a confident building of a neighbouring compound: issue #12). Homophones (风林 for 丰林),
-swapped, missing and doubled characters are not capped."""
+"""The most a known name can score for a text that may name another place (``_another_name``): a distinctive
+part (the name without 小区/家园/路 …) of the same length with characters that do not sound the same (建设新村
+for 建业新村), or another generic ending (万和家园 for 万和公寓). That is as likely a place the library does not
+hold as a slip, so it stays below ``LOW_CONFIDENCE``: flagged, never a confident building of a neighbouring
+compound (issue #12). Homophones (风林 for 丰林), swapped, missing and doubled characters, and a dropped
+ending (丰林 for 丰林小区) are not capped."""
 OTHER_PLACE_PENALTY = 0.3
 """Score taken from a building outside the county, town or community the text states: it stays a
 candidate (the text may name the wrong community) but never beats one inside."""
@@ -217,11 +220,23 @@ def _sound_alike(typed: str, typed_stem: str, typed_pinyin: str, known: str, kno
     return min(stems, fuzz.ratio(typed_pinyin, known_pinyin) / 100)
 
 
-def _another_name(typed: str, known: str) -> bool:
-    """Same length, at least one character different, and the differing characters do not sound alike."""
-    if len(typed) != len(known) or typed == known or sorted(typed) == sorted(known):
+def _ending_after(text: str, alias: str) -> str:
+    """The generic compound ending (花园, 家园, 小区 …) typed right after ``alias`` in ``text``, or ""."""
+    at = text.find(alias)
+    rest = text[at + len(alias):] if at >= 0 else ""
+    return next((suffix for suffix in COMPOUND_ENDINGS if rest.startswith(suffix)), "")
+
+
+def _another_name(typed: str, typed_stem: str, known: str, known_stem: str) -> bool:
+    """Whether ``typed`` may well name another place than ``known``: the distinctive parts have the same
+    length but characters that do not sound alike (建设新村 / 建业新村), or both names end in a generic word and
+    the words differ (万和家园 / 万和公寓: sibling compounds often share a stem)."""
+    typed_end, known_end = typed[len(typed_stem):], known[len(known_stem):]
+    if typed_end and known_end and typed_end != known_end:
+        return True
+    if len(typed_stem) != len(known_stem) or typed_stem == known_stem or sorted(typed_stem) == sorted(known_stem):
         return False
-    return any(a != b and pinyin_of(a) != pinyin_of(b) for a, b in zip(typed, known))
+    return any(a != b and pinyin_of(a) != pinyin_of(b) for a, b in zip(typed_stem, known_stem))
 
 
 def _corrected(name: str, known: tuple[str, Any] | None, corrections: dict[str, float]) -> float:
@@ -379,7 +394,9 @@ class AddressMatcher:
                 rp = _sound_alike(query, query_stems[kind], qp, name, self.names.stems[(name, kind)],
                                   self.names.pinyin[name]) * 0.95
                 sim = max(r, rs, rp)
-                if _another_name(query_stems[kind], self.names.stems[(name, kind)]):
+                # the canonical name's ending: an alias (万和) stands for 万和花园, not for 万和家园
+                if _another_name(query, query_stems[kind], canonical, self.names.stems.get((canonical, kind))
+                                 or stem(canonical, kind)):
                     sim = min(sim, SUBSTITUTED_NAME_CAP)
                 if name != canonical:
                     sim *= 0.98
@@ -589,8 +606,11 @@ class AddressMatcher:
             known = d.known.get("compound")
             if known and known[1]:
                 raw = known[0]
-                # an alias (a stem) naming several compounds: 小区 is the suffix most often dropped
-                comp_names = [(n, 1.0 if raw == n else (0.97 if n.endswith("小区") else 0.965)) for n in known[1]]
+                # an alias (a stem) naming several compounds: 小区 is the suffix most often dropped; but an alias
+                # followed by another generic ending (和谐花园 where 和谐小区 is known) may be another place
+                ending = _ending_after(d.normalized, raw) if raw not in known[1] else ""
+                comp_names = [(n, 1.0 if raw == n else SUBSTITUTED_NAME_CAP if ending and not n.endswith(ending)
+                               else (0.97 if n.endswith("小区") else 0.965)) for n in known[1]]
             if not self._here(comp_names, allowed):
                 sims = self._similar(normalize(p.compound), ("compound",), allowed=allowed)
                 comp_names = _merge(comp_names, [(c, v) for _, c, v in sims[:6]])
