@@ -245,3 +245,23 @@ def test_a_compound_the_library_does_not_hold_is_never_a_confident_building(matc
 def test_a_homophone_in_the_name_still_finds_the_building(matcher, typed, meant):
     r = matcher.match(typed)
     assert r.level == "building" and not r.ambiguous and r.building.name == meant
+
+
+def test_an_unknown_compound_falls_back_to_the_community_and_says_what_was_not_found(matcher, linyi_layers):
+    r = matcher.match("中城社区红旗小区2号楼")
+    regions = linyi_layers["regions"]
+    community = regions.loc[regions["name"] == "中城社区", "code"].iloc[0]
+    assert (r.level, r.code, r.community_code, r.building, r.grid_code) == ("community", community, community,
+                                                                          None, None)
+    assert r.unmatched == ["红旗小区", "2号楼"] and not r.ambiguous
+    assert r.candidates and all(c.level in ("building", "compound") for c in r.candidates)  # look-alikes to pick
+
+
+def test_without_a_stated_place_an_unknown_compound_is_no_answer_with_candidates(matcher):
+    r = matcher.match("和平小区2号楼")
+    assert (r.level, r.building, r.code, r.score) == ("none", None, None, 0.0)
+    assert r.unmatched == ["和平小区", "2号楼"] and r.candidates
+
+
+def test_a_known_compound_leaves_nothing_unmatched(matcher):
+    assert matcher.match("中城社区光荣小区1号楼").unmatched == []

@@ -92,6 +92,17 @@ class TestSingleAddress:
         assert {"网格长", "专职网格员"} <= {w["role"] for w in body["workers"]}
         assert body["grid"] is None and body["covered"] is False
 
+    def test_a_compound_the_library_does_not_hold_answers_its_community_and_says_so(self, client, sample_layers):
+        """Issue #12: never a look-alike's building (and so never a look-alike's grid worker)."""
+        status, body = ask(client, "双塔社区向阳小区4号楼")
+        assert status == 200
+        match = body["match"]
+        assert (match["level"], match["building"], match["unmatched"]) == ("community", None, ["向阳小区", "4号楼"])
+        assert body["grid"] is None and body["covered"] is False
+        grids = sample_layers["grids"]
+        assert {g["code"] for g in body["grids"]} == set(grids.loc[grids["community_code"] == "140821100014", "code"])
+        assert match["candidates"]  # the look-alikes, for staff to choose from
+
     def test_town_level(self, client, sample_layers) -> None:
         _, body = ask(client, "山西省运城市临猗县猗氏镇")
         assert body["match"]["level"] == "town" and body["town"]["name"] == "猗氏镇"

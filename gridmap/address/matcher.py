@@ -91,6 +91,12 @@ class MatchResult(BaseModel):
     candidates: list[Candidate] = Field(default_factory=list)
     ambiguous: bool = False
     method: Literal["exact", "fuzzy", "pinyin", "none"] = "none"
+    unmatched: list[str] = Field(
+        default_factory=list,
+        description="parts of the text not found in the library (e.g. a compound it does not hold and its "
+        "building number): the answer is then the most precise level that is known, with the places the "
+        "text resembles as candidates",
+    )
 
 
 def check_address(text: Any) -> str:
@@ -128,6 +134,8 @@ class _Cand:
     region: str | None = None
     buildings: tuple[int, ...] = ()
     method: str = "exact"
+    unmatched: tuple[str, ...] = ()
+    """The parts of the text this candidate does not really match (a compound name it only resembles)."""
 
     def target(self) -> tuple:
         if self.level == "building":
@@ -551,9 +559,12 @@ class AddressMatcher:
 
     def _analyse(self, s: str) -> tuple[list[_Cand], ParsedAddress, ParseDetail, list[_Cand]]:
         best = None
+        as_typed: tuple[ParsedAddress, ParseDetail] | None = None
         merged: dict[tuple, _Cand] = {}
         for text, sims in self._correct(s):
             res = self._analyse_one(text, sims)
+            if text == s:
+                as_typed = (res[1], res[2])
             if best is None or _top(res[0]) > _top(best[0]):
                 best = res
             for c in res[0]:
@@ -561,7 +572,31 @@ class AddressMatcher:
                 if key not in merged or merged[key].score < c.score:
                     merged[key] = c
         assert best is not None
+        doubted = [c for c in merged.values() if c.unmatched]
+        if doubted:  # name the compound as typed, not as a spelling variant read it
+            typed = self._typed_compound(s, as_typed)
+            for c in doubted:
+                c.unmatched = (typed or c.unmatched[0], *c.unmatched[1:])
         return list(merged.values()), best[1], best[2], best[3]
+
+    def _typed_compound(self, s: str, parsed: tuple[ParsedAddress, ParseDetail] | None) -> str | None:
+        """The compound name as the text has it: its generic ending and the characters before it back to the
+        last place the text names (红旗小区 in 中城社区红旗小区2号楼). ``parsed``: the parse of ``s`` when at hand."""
+        p, d = parsed or parse_detail(s, self.names, hint=self.lib.adcode_hint, normalized=True)
+        if not p.compound:
+            return None
+        at = s.rfind(p.compound)
+        if at < 0:
+            return p.compound
+        floor = d.admin_end
+        for level in ("town", "community"):  # a road alias glued to 小区 is part of the name (红旗小区)
+            known = d.known.get(level)
+            if known and (end := s.find(known[0])) >= 0 and end + len(known[0]) <= at:
+                floor = max(floor, end + len(known[0]))
+        start = at
+        while start > floor and "\u4e00" <= s[start - 1] <= "\u9fff":
+            start -= 1
+        return s[start:at + len(p.compound)]
 
     def _analyse_one(
         self, s: str, corrections: dict[str, float]
@@ -583,6 +618,13 @@ class AddressMatcher:
             door = int(m.group(1)) if m else None
         comp_names, road_names, method = self._named_parts(p, d, corrections, method, scope, door)
         cands = self._compound_cands(p, scope, comp_names, road_names, door, method)
+        doubted = {n for n, v in comp_names if v <= SUBSTITUTED_NAME_CAP}
+        if doubted and p.compound:
+            typed = p.compound + _ending_after(d.normalized, p.compound)
+            parts = (typed, f"{p.building}号楼") if p.building else (typed,)
+            for c in cands:
+                if c.compound is not None and self.lib.compounds[c.compound].name in doubted:
+                    c.unmatched = parts
         cands += self._road_cands(p, scope, comp_names, road_names, door, method)
         if not cands:
             cands = self._poi_cands(d, scope, method)
@@ -791,6 +833,8 @@ class AddressMatcher:
                 parsed=parsed, candidates=[], ambiguous=False, method="none" if fb.level == "none" else "exact",
             )  # fmt: skip
         top = cands[0]
+        if top.unmatched:
+            return self._fallback(cands, p, areas, list(top.unmatched))
         ambiguous = top.score < LOW_CONFIDENCE
         for other in cands[1:]:
             if other.score < top.score - AMBIGUITY_MARGIN:
@@ -826,6 +870,21 @@ class AddressMatcher:
             level=top.level, score=round(top.score, 4), address=address, building=building, code=code,
             buildings=members, community_code=community, grid_code=grid, parsed=parsed,
             candidates=candidates, ambiguous=ambiguous, method=top.method,
+        )  # fmt: skip
+
+    def _fallback(self, cands: list[_Cand], p: ParsedAddress, areas: list[_Cand], unmatched: list[str]
+                  ) -> MatchResult:
+        """The text names a compound the library does not hold (only one it resembles): the answer is the
+        most precise place really known (the community, town or county the text states, else none), the
+        look-alikes are candidates for staff to choose from, and ``unmatched`` says what was not found."""
+        area = areas[0] if areas else _Cand("none", 0.0)
+        code = area.region if area.level != "none" else None
+        return MatchResult(
+            level=area.level, score=area.score if code else 0.0, code=code,
+            address=self._region_address(code) if code else None,
+            community_code=code if area.level == "community" else None, parsed=p.to_dict(),
+            candidates=[self._candidate(c) for c in cands[:5]], ambiguous=len(areas) > 1,
+            method="exact" if code else "none", unmatched=unmatched,
         )  # fmt: skip
 
     def _same_target(self, a: _Cand, b: _Cand) -> bool:

@@ -41,6 +41,7 @@ def _match_block(coverage: Coverage, result: MatchResult) -> dict[str, Any]:
         "parsed": result.parsed,
         "candidates": candidates,
         "ambiguous": result.ambiguous,
+        "unmatched": result.unmatched,
     }
 
 
