@@ -43,7 +43,7 @@ from gridmap.incidents.workflow import DONE
 from gridmap.maps.incidents import fingerprint, incidents_version, load_incidents
 from gridmap.store import GeoPackageStore
 from gridmap.store.base import IncidentQuery
-from gridmap.store.incident_tables import INDEXES, _row_to_incident, _where
+from gridmap.store.incident_tables import INDEXES, _row_to_incident, where_sql as _where
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -347,7 +347,7 @@ class IncidentTables:
                         columns: str = "*") -> tuple[list[dict[str, Any]], int]:
         """A page is found by ids first (an index holds them; only ids are sorted), then read.
         Counts only when the page cannot tell the total: a short page (or all rows) is the end."""
-        where, params = _where(query)
+        where, params = where_sql(query)
         with self._incident_conn() as conn, _snapshot(conn):
             if limit == 0:
                 return [], _count(conn, where, params)
@@ -382,20 +382,20 @@ class IncidentTables:
         """Every figure in one read transaction (one snapshot), reading no incident row: a period of
         reports from the monthly counts and, for its ragged ends, an index; any other filter from two
         GROUP BY walks over indexes. Medians from half-walks of the durations' indexes."""
-        where, params = _where(query)
+        where, params = where_sql(query)
         with self._incident_conn() as conn, _snapshot(conn):
             if query == IncidentQuery(since=query.since, until=query.until):
                 tally, places = _tally_of_period(conn, query.since, query.until)
             else:
                 tally, places = _tally_of_rows(conn, where, params, "incidents_tally", "incidents_places")
             overdue = conn.execute(f"SELECT count(*) FROM incidents INDEXED BY incidents_open_due "
-                                   f"{_and(where, 'due_at < ?', OPEN_SQL)}", [*params, now]).fetchone()[0]
+                                   f"{and_sql(where, 'due_at < ?', OPEN_SQL)}", [*params, now]).fetchone()[0]
             accepted = sum(t.n for t in tally if t.answered)
             resolved = sum(t.n for t in tally if t.on_time is not None)
             return IncidentTally(
                 total=sum(t.n for t in tally),
-                by_status=_sum_by(tally, 1), by_category=_sum_by(tally, 0),
-                by_grid=_sum_by(places, 0), by_community=_sum_by(places, 1),
+                by_status=sum_by(tally, 1), by_category=sum_by(tally, 0),
+                by_grid=sum_by(places, 0), by_community=sum_by(places, 1),
                 accepted=accepted, resolved=resolved,
                 resolved_on_time=sum(t.n for t in tally if t.on_time),
                 rated=sum(t.n for t in tally if t.rating is not None),
@@ -551,11 +551,12 @@ def _page(conn: sqlite3.Connection, columns: str, where: str, params: list[Any],
                         "ORDER BY fid DESC", ids).fetchall()
 
 
-def _count(conn: sqlite3.Connection, where: str, params: list[Any]) -> int:
+def _count(conn: Any, where: str, params: list[Any]) -> int:
+    """Incidents ``where`` selects (a connection of either store: the SQL is the same)."""
     return int(conn.execute(f"SELECT count(*) FROM incidents {where}", params).fetchone()[0])
 
 
-def _and(where: str, *clauses: str) -> str:
+def and_sql(where: str, *clauses: str) -> str:
     """``where`` (as made by ``_where``, possibly empty) with more conditions."""
     return (f"{where} AND " if where else "WHERE ") + " AND ".join(clauses)
 
@@ -592,14 +593,14 @@ def _tally_of_period(conn: sqlite3.Connection, since: str | None, until: str | N
         month_tally, places = incident_rollups.read_months(conn, months)
         tally = [_Tally(*row) for row in month_tally]
     for start, end in edges:
-        where, params = _where(IncidentQuery(since=start, until=end))
+        where, params = where_sql(IncidentQuery(since=start, until=end))
         more_tally, more_places = _tally_of_rows(conn, where, params, "incidents_period", "incidents_period")
         tally += more_tally
         places += more_places
     return tally, places
 
 
-def _sum_by(rows: list[tuple[Any, ...]], position: int) -> dict[str | None, int]:
+def sum_by(rows: list[tuple[Any, ...]], position: int) -> dict[str | None, int]:
     """Counts by one key of rows (key, key, …, count) that were grouped by several."""
     out: dict[str | None, int] = {}
     for row in rows:
@@ -618,7 +619,7 @@ def _middle(conn: sqlite3.Connection, span: tuple[str, str], where: str, params:
         return ()
     index, duration = DURATIONS[span]
     rows = conn.execute(
-        f"SELECT {duration} FROM incidents INDEXED BY {index} {_and(where, f'{duration} IS NOT NULL')} "
+        f"SELECT {duration} FROM incidents INDEXED BY {index} {and_sql(where, f'{duration} IS NOT NULL')} "
         f"ORDER BY {duration} LIMIT ? OFFSET ?", [*params, 2 - count % 2, (count - 1) // 2]).fetchall()
     return tuple(int(r[0]) for r in rows)
 
@@ -638,22 +639,27 @@ def _drop_unscoped_idempotency_keys(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE idempotency_keys")
 
 
-def _where(q: IncidentQuery) -> tuple[str, list[Any]]:
+def where_sql(q: IncidentQuery, mark: str = "?") -> tuple[str, list[Any]]:
+    """The WHERE clause of ``q`` and its parameters, with ``mark`` as the placeholder (``?`` for SQLite,
+    ``%s`` for psycopg): one filter language for both stores."""
     clauses: list[str] = []
     params: list[Any] = []
 
     def add(sql: str, *values: Any) -> None:
-        clauses.append(sql)
+        clauses.append(sql.replace("?", mark))
         params.extend(values)
 
+    def among(column: str, values: tuple[str, ...]) -> None:
+        add(f"{column} IN ({', '.join('?' * len(values))})" if values else "1 = 0", *values)
+
     if q.statuses:
-        add(f"status IN ({', '.join('?' * len(q.statuses))})", *q.statuses)
+        among("status", q.statuses)
     if q.categories:
-        add(f"category IN ({', '.join('?' * len(q.categories))})", *q.categories)
+        among("category", q.categories)
     if q.community:
         add("community_code = ?", q.community)
     if q.grids is not None:
-        add(f"grid_code IN ({', '.join('?' * len(q.grids))})" if q.grids else "0", *q.grids)
+        among("grid_code", q.grids)
     if q.grid:
         add("grid_code = ?", q.grid)
     if q.assignee:

@@ -23,16 +23,18 @@ from gridmap.store import incident_rollups
 from gridmap.store.base import IncidentQuery, IncidentTally
 from gridmap.store.incident_tables import (
     EVENT_COLUMNS,
-    HANDLED_STATUSES,
     IDEMPOTENCY_TTL,
     INCIDENT_COLUMNS,
     INCIDENT_REVISION_KEY,
     JSON_COLUMNS,
+    OPEN_SQL,
     _before,
+    _count,
+    and_sql,
+    sum_by,
+    where_sql,
 )
 
-OPEN_SQL: Final = f"status NOT IN ({', '.join(repr(s) for s in HANDLED_STATUSES)})"
-"""Repeated word for word so the planner uses the partial index ``incidents_open_due``."""
 DURATION_SQL: Final = {("reported_at", "accepted_at"): "gridmap_ms(reported_at, accepted_at)",
                        ("reported_at", "resolved_at"): "gridmap_ms(reported_at, resolved_at)"}
 TALLY_SQL: Final = ("SELECT category, status, (accepted_at IS NOT NULL)::int, (resolved_at <= due_at)::int, rating, "
@@ -117,7 +119,7 @@ class PostgisIncidents:
                         columns: str = "*") -> tuple[list[dict[str, Any]], int]:
         """Newest first; the total from the same snapshot, counted only when the page cannot tell it.
         Served by the read replica when there is one (a listing may lag the primary by a moment)."""
-        where, params = _where(query)
+        where, params = where_sql(query, mark="%s")
         wanted = _COLUMNS if columns == "*" else columns
 
         def work(conn: psycopg.Connection) -> tuple[list[dict[str, Any]], int]:
@@ -157,7 +159,7 @@ class PostgisIncidents:
 
     def incident_tally(self, query: IncidentQuery, *, now: str) -> IncidentTally:
         """Every figure from one snapshot, counted in the database (the replica when there is one)."""
-        where, params = _where(query)
+        where, params = where_sql(query, mark="%s")
 
         def work(conn: psycopg.Connection) -> IncidentTally:
             with _snapshot(conn):
@@ -166,13 +168,13 @@ class PostgisIncidents:
                 else:
                     tally = conn.execute(TALLY_SQL.format(where=where), params).fetchall()
                     places = conn.execute(PLACES_SQL.format(where=where), params).fetchall()
-                overdue = conn.execute(f"SELECT count(*) FROM incidents {_and(where, 'due_at < %s', OPEN_SQL)}",
+                overdue = conn.execute(f"SELECT count(*) FROM incidents {and_sql(where, 'due_at < %s', OPEN_SQL)}",
                                        [*params, now]).fetchone()[0]
                 accepted = sum(r[-1] for r in tally if r[2])
                 resolved = sum(r[-1] for r in tally if r[3] is not None)
                 return IncidentTally(
-                    total=sum(r[-1] for r in tally), by_status=_sum_by(tally, 1), by_category=_sum_by(tally, 0),
-                    by_grid=_sum_by(places, 0), by_community=_sum_by(places, 1),
+                    total=sum(r[-1] for r in tally), by_status=sum_by(tally, 1), by_category=sum_by(tally, 0),
+                    by_grid=sum_by(places, 0), by_community=sum_by(places, 1),
                     accepted=accepted, resolved=resolved,
                     resolved_on_time=sum(r[-1] for r in tally if r[3]),
                     rated=sum(r[-1] for r in tally if r[4] is not None),
@@ -268,25 +270,10 @@ def _tally_of_period(conn: psycopg.Connection, since: str | None, until: str | N
         tally += conn.execute(incident_rollups.TALLY_SELECT.format(where=where), values).fetchall()
         places += conn.execute(incident_rollups.PLACES_SELECT.format(where=where), values).fetchall()
     for start, end in edges:
-        where, params = _where(IncidentQuery(since=start, until=end))
+        where, params = where_sql(IncidentQuery(since=start, until=end), mark="%s")
         tally += conn.execute(TALLY_SQL.format(where=where), params).fetchall()
         places += conn.execute(PLACES_SQL.format(where=where), params).fetchall()
     return tally, places
-
-
-def _count(conn: psycopg.Connection, where: str, params: list[Any]) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM incidents {where}", params).fetchone()[0])
-
-
-def _and(where: str, *clauses: str) -> str:
-    return (f"{where} AND " if where else "WHERE ") + " AND ".join(clauses)
-
-
-def _sum_by(rows: list[tuple[Any, ...]], position: int) -> dict[str | None, int]:
-    out: dict[str | None, int] = {}
-    for row in rows:
-        out[row[position]] = out.get(row[position], 0) + int(row[-1])
-    return out
 
 
 def _middle(conn: psycopg.Connection, span: tuple[str, str], where: str, params: list[Any], count: int
@@ -295,43 +282,6 @@ def _middle(conn: psycopg.Connection, span: tuple[str, str], where: str, params:
     if count == 0:
         return ()
     duration = DURATION_SQL[span]
-    rows = conn.execute(f"SELECT {duration} FROM incidents {_and(where, f'{duration} IS NOT NULL')} "
+    rows = conn.execute(f"SELECT {duration} FROM incidents {and_sql(where, f'{duration} IS NOT NULL')} "
                         f"ORDER BY {duration} LIMIT %s OFFSET %s", [*params, 2 - count % 2, (count - 1) // 2]).fetchall()
     return tuple(int(r[0]) for r in rows)
-
-
-def _where(q: IncidentQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-
-    def add(text: str, *values: Any) -> None:
-        clauses.append(text)
-        params.extend(values)
-
-    if q.statuses:
-        add("status = ANY(%s)", list(q.statuses))
-    if q.categories:
-        add("category = ANY(%s)", list(q.categories))
-    if q.community:
-        add("community_code = %s", q.community)
-    if q.grids is not None:
-        add("grid_code = ANY(%s)", list(q.grids))
-    if q.grid:
-        add("grid_code = %s", q.grid)
-    if q.assignee:
-        add("assignee_code = %s", q.assignee)
-    if q.since:
-        add("reported_at >= %s", q.since)
-    if q.until:
-        add("reported_at < %s", q.until)
-    if q.bbox:
-        minx, miny, maxx, maxy = q.bbox
-        add("lon BETWEEN %s AND %s AND lat BETWEEN %s AND %s", minx, maxx, miny, maxy)
-    if q.overdue_at is not None:
-        add(f"due_at < %s AND {OPEN_SQL}", q.overdue_at)
-    if q.near is not None:
-        lon, lat, dlon, dlat = q.near
-        add("lon BETWEEN %s AND %s AND lat BETWEEN %s AND %s", lon - dlon, lon + dlon, lat - dlat, lat + dlat)
-    if q.updated_since is not None:
-        add("updated_at >= %s", q.updated_since)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
