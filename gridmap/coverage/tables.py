@@ -20,6 +20,7 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -138,25 +139,31 @@ def _decode(data: bytes, encoding: str) -> str:
 
 def read_csv_text(text: str, *, max_rows: int) -> Table:
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _table(enumerate(reader, start=1), max_rows=max_rows, kind="csv", empty="CSV 为空")
+    except csv.Error as exc:
+        raise InvalidInput(f"第 {reader.line_num} 行：CSV 格式错误（{exc}）") from None
+
+
+def _table(numbered: Iterable[tuple[int, list[str]]], *, max_rows: int, kind: str, empty: str) -> Table:
+    """The first non-empty row as the header, the other non-empty rows with their row numbers in the file
+    (blank rows are skipped, as Excel users leave them); more than ``max_rows`` is a 413."""
     header: list[str] | None = None
     rows: list[list[str]] = []
     numbers: list[int] = []
-    try:
-        for number, row in enumerate(reader, start=1):
-            if not any(cell.strip() for cell in row):
-                continue
-            if header is None:
-                header = row
-                continue
-            rows.append(row)
-            numbers.append(number)
-            if len(rows) > max_rows:
-                raise PayloadTooLarge(f"一次最多查询 {max_rows} 行；请分批提交")
-    except csv.Error as exc:
-        raise InvalidInput(f"第 {reader.line_num} 行：CSV 格式错误（{exc}）") from None
+    for number, row in numbered:
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = row
+            continue
+        rows.append(row)
+        numbers.append(number)
+        if len(rows) > max_rows:
+            raise PayloadTooLarge(f"一次最多查询 {max_rows} 行；请分批提交")
     if header is None:
-        raise InvalidInput("CSV 为空")
-    return Table(header, rows, numbers, "csv")
+        raise InvalidInput(empty)
+    return Table(header, rows, numbers, kind)
 
 
 def read_xlsx(data: bytes, *, max_rows: int, limits: XlsxLimits) -> Table:
@@ -170,25 +177,16 @@ def read_xlsx(data: bytes, *, max_rows: int, limits: XlsxLimits) -> Table:
         cells = sheet.to_python(skip_empty_area=False)
     except (CalamineError, ValueError, TypeError, IndexError, KeyError) as exc:  # a broken or odd workbook
         raise InvalidInput(f"无法读取 .xlsx 文件：{str(exc)[:200]}") from None
-    header: list[str] | None = None
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    for number, raw in enumerate(cells, start=1):
-        row = [_cell_text(value, number, column) for column, value in enumerate(raw)]
-        while row and not row[-1].strip():
-            row.pop()
-        if not row:
-            continue
-        if header is None:
-            header = row
-            continue
-        rows.append(row)
-        numbers.append(number)
-        if len(rows) > max_rows:
-            raise PayloadTooLarge(f"一次最多查询 {max_rows} 行；请分批提交")
-    if header is None:
-        raise InvalidInput(".xlsx 的第一个工作表为空")
-    return Table(header, rows, numbers, "xlsx")
+    return _table(((number, _trimmed([_cell_text(value, number, column) for column, value in enumerate(raw)]))
+                   for number, raw in enumerate(cells, start=1)),
+                  max_rows=max_rows, kind="xlsx", empty=".xlsx 的第一个工作表为空")
+
+
+def _trimmed(row: list[str]) -> list[str]:
+    """A sheet row without its trailing empty cells (calamine pads every row to the sheet's width)."""
+    while row and not row[-1].strip():
+        row.pop()
+    return row
 
 
 def _cell_text(value: object, row: int, column: int) -> str:
