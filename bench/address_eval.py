@@ -29,6 +29,7 @@ from the regions' polygons and the building's own address, not from the matcher.
 from __future__ import annotations
 
 import argparse
+import importlib.resources
 import os
 import random
 import re
@@ -39,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import importlib.resources
 import shapely
 from pypinyin import Style, lazy_pinyin
 

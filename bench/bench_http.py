@@ -44,6 +44,17 @@ def wait_until_up(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"server at {url} did not come up")
 
 
+def sample_points(n: int = 1000, seed: int = 1) -> np.ndarray:
+    """``n`` seeded random (lon, lat) points in the sample county's grids' bounding box: what the HTTP
+    lookup benchmarks ask for."""
+    import geopandas as gpd
+
+    grids = gpd.read_file(ROOT / "geodata" / "linyi" / "grids.geojson")
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = grids.total_bounds
+    return np.column_stack([rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)])
+
+
 def lua_for_points(points: np.ndarray) -> str:
     paths = ",\n".join(f'"/v1/lookup?lon={x:.6f}&lat={y:.6f}"' for x, y in points)
     # Requests are formatted once in init(): formatting per request in Lua costs wrk more CPU
@@ -85,12 +96,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
 
-    import geopandas as gpd
-
-    grids = gpd.read_file(ROOT / "geodata" / "linyi" / "grids.geojson")
-    rng = np.random.default_rng(1)
-    minx, miny, maxx, maxy = grids.total_bounds
-    points = np.column_stack([rng.uniform(minx, maxx, 1000), rng.uniform(miny, maxy, 1000)])
+    points = sample_points()
 
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()

@@ -55,7 +55,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
-from bench_http import free_port, lua_for_points, wait_until_up
+from bench_http import free_port, lua_for_points, sample_points, wait_until_up
+from bench_incidents import POST_LUA
 from bench_workers import GRID, POINT, changed_package, children, cpu_seconds, stop
 from pgcluster import Cluster, new_folder
 
@@ -68,16 +69,6 @@ LISTINGS = {
     "stats, the year": "/v1/incidents/stats",
 }
 
-POST_LUA = """
-local i = 0
-request = function()
-  i = i + 1
-  local lon = 110.755 + (i % 200) * 0.0001
-  local lat = 35.135 + (i % 97) * 0.0001
-  local body = string.format('{"category":"infra.streetlight","description":"bench %d","lon":%f,"lat":%f}', i, lon, lat)
-  return wrk.format("POST", "/v1/incidents", {["Content-Type"] = "application/json"}, body)
-end
-"""
 
 
 # ---------------------------------------------------------------------------------------------- servers
@@ -248,12 +239,7 @@ def replica_sessions(stores: Stores) -> int:
 
 # ---------------------------------------------------------------------------------------------- (1)
 def lookups(stores: Stores, args: argparse.Namespace, folder: Path) -> None:
-    import geopandas as gpd
-
-    grids = gpd.read_file(ROOT / "geodata" / "linyi" / "grids.geojson")
-    rng = np.random.default_rng(1)
-    minx, miny, maxx, maxy = grids.total_bounds
-    points = np.column_stack([rng.uniform(minx, maxx, 1000), rng.uniform(miny, maxy, 1000)])
+    points = sample_points()
     script = folder / "lookup.lua"
     script.write_text(lua_for_points(points))
     settings = [("SQLite", 1), ("PostGIS", 1), ("SQLite", 2), ("PostGIS", 2)]

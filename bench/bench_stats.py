@@ -43,7 +43,7 @@ from gridmap.incidents.workflow import DONE
 from gridmap.maps.incidents import fingerprint, incidents_version, load_incidents
 from gridmap.store import GeoPackageStore
 from gridmap.store.base import IncidentQuery
-from gridmap.store.incident_tables import INDEXES, _row_to_incident, where_sql as _where
+from gridmap.store.incident_tables import INDEXES, _row_to_incident, where_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,7 +169,7 @@ def pandas_statistics(store: GeoPackageStore, since: str | None, until: str | No
 def previous_listing(conn: sqlite3.Connection, query: IncidentQuery, limit: int = 50
                      ) -> tuple[list[dict[str, Any]], int]:
     """``query_incidents`` as it was: the total counted, then the page's rows, newest first."""
-    where, params = _where(query)
+    where, params = where_sql(query)
     conn.row_factory = sqlite3.Row
     total = conn.execute(f"SELECT count(*) FROM incidents {where}", params).fetchone()[0]
     rows = conn.execute(f"SELECT * FROM incidents {where} ORDER BY fid DESC LIMIT {limit} OFFSET 0",

@@ -34,11 +34,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_http import free_port, lua_for_points, run_wrk, wait_until_up
+from bench_http import free_port, lua_for_points, run_wrk, sample_points, wait_until_up
 
 ADMIN = "bench-workers-admin-token"
 POINT = (110.7693, 35.1425)  # 中城社区第7网格 (the README's example)
@@ -199,12 +197,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
 
-    import geopandas as gpd
-
-    grids = gpd.read_file(ROOT / "geodata" / "linyi" / "grids.geojson")
-    rng = np.random.default_rng(1)
-    minx, miny, maxx, maxy = grids.total_bounds
-    points = np.column_stack([rng.uniform(minx, maxx, 1000), rng.uniform(miny, maxy, 1000)])
+    points = sample_points()
     import uvicorn
 
     print(f"machine: {os.cpu_count()} cores; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
