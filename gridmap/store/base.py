@@ -40,6 +40,22 @@ class IncidentQuery:
 
 
 @dataclass(frozen=True)
+class EntityQuery:
+    """Filters on staff-maintained records of one kind (see ``Store.insert_entities``)."""
+
+    kind: str
+    communities: tuple[str, ...] | None = None
+    """Only records of these communities (a scope); None: no limit."""
+    grids: tuple[str, ...] | None = None
+    statuses: tuple[str, ...] | None = None
+    fields: tuple[tuple[str, Any], ...] = ()
+    """(field, value): the body's field equals the value."""
+    contains: tuple[tuple[str, Any], ...] = ()
+    """(field, value): the body's list field holds the value."""
+    updated_since: str | None = None
+
+
+@dataclass(frozen=True)
 class IncidentTally:
     """What the statistics are made of, counted where the incidents are stored: no incident is read
     out for it. Keys are stored values (None where the incident has none, e.g. outside every grid)."""
@@ -187,3 +203,36 @@ class Store(ABC):
     @abstractmethod
     def list_scenarios(self, *, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Scenarios newest first without their proposals, and the total count before paging."""
+
+    # staff-maintained records (addresses, aliases, co-governance): a JSON body per record, every
+    # write compare-and-set and logged with its before and after in the same transaction -----------
+    @abstractmethod
+    def insert_entities(self, kind: str, records: Iterable[dict[str, Any]], *, actor: str, at: str,
+                        action: str = "create") -> list[dict[str, Any]]:
+        """Store new records of a kind in one transaction, numbered ``n`` from the kind's highest; all
+        or none (a ``key`` already taken raises Conflict). Lifted columns (``key``, ``community_code``,
+        ``grid_code``, ``status``) are read from the record's fields of the same names."""
+
+    @abstractmethod
+    def update_entity(self, kind: str, n: int, *, version: int, record: dict[str, Any], actor: str, at: str,
+                      action: str = "update") -> dict[str, Any]:
+        """Replace a record's body; compare-and-set on ``version`` (Conflict when it moved on)."""
+
+    @abstractmethod
+    def get_entity(self, kind: str, n: int) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def find_entity(self, kind: str, key: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def query_entities(self, query: EntityQuery, *, limit: int | None = None, offset: int = 0
+                       ) -> tuple[list[dict[str, Any]], int]:
+        """Matching records in creation order, and the total count before paging."""
+
+    @abstractmethod
+    def entity_changes(self, kind: str, n: int | None = None, *, after_seq: int = 0) -> list[dict[str, Any]]:
+        """The change log (who, when, action, before, after), oldest first."""
+
+    @abstractmethod
+    def entity_seq(self, kind: str) -> int:
+        """The newest change's number of the kind; other processes poll it to apply changes."""

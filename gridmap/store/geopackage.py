@@ -33,6 +33,7 @@ from gridmap.geo import WGS84
 from gridmap.schema import LAYERS, Layer
 from gridmap.store import files
 from gridmap.store.base import Frame, Store
+from gridmap.store.entity_tables import EntityTables
 from gridmap.store.incident_tables import IncidentTables
 from gridmap.store.scenario_tables import ScenarioTables
 from gridmap.store.session_tables import SessionTables
@@ -110,7 +111,7 @@ def decode_geometries(blobs: list[bytes | None]) -> np.ndarray:
     return shapely.from_wkb(np.array(wkb, dtype=object))
 
 
-class GeoPackageStore(TimedWrites, IncidentTables, SessionTables, ScenarioTables, Store):
+class GeoPackageStore(TimedWrites, IncidentTables, SessionTables, ScenarioTables, EntityTables, Store):
     def __init__(self, path: Path, *, secret: str | None = None) -> None:
         """``secret``: the receipt secret from the settings (``GRIDMAP_SECRET``); None uses the key file."""
         self.path = Path(path)
