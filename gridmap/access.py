@@ -294,3 +294,55 @@ def _rounded(frame: gpd.GeoDataFrame, *, everything: bool, only_sensitive: bool 
     snapped = np.array([round_position(a, b) for a, b in zip(x[move], y[move])]).reshape(-1, 2)
     x[move], y[move] = snapped[:, 0], snapped[:, 1]
     return frame.set_geometry(gpd.points_from_xy(x, y, crs=frame.crs))
+
+
+# staff-maintained records: addresses, aliases, co-governance -------------------------------------
+
+RECORD_PERSONAL_FIELDS: Final = ("phone", "id_number", "contact_phone")
+"""Fields of staff-maintained records that are personal data (a registered Party member's phone, a
+unit contact's phone): shown to dispatchers and admins and to staff of the record's own community;
+masked for other readers; never public."""
+
+
+def record_communities(actor: Actor, coverage: Any) -> frozenset[str] | None:
+    """The communities whose records an actor may read and write: None for every community
+    (dispatchers, admins); a worker's own community (grid workers and community-level workers alike:
+    co-governance is organised per community); nothing for the public."""
+    if actor.role in STAFF_ROLES:
+        return None
+    if actor.role == "worker":
+        row = _worker_row(coverage, actor.worker_code)
+        return frozenset({str(row["community_code"])}) if row is not None and row.get("community_code") else frozenset()
+    if actor.role == "planner":
+        return None
+    raise Unauthorized("需要登录令牌")
+
+
+def check_record_read(actor: Actor, coverage: Any, community_code: str | None) -> None:
+    allowed = record_communities(actor, coverage)
+    if allowed is not None and community_code not in allowed:
+        raise Forbidden("只能查看本社区的记录")
+
+
+def check_record_write(actor: Actor, coverage: Any, community_code: str | None) -> None:
+    """Dispatchers and admins write everywhere; workers in their own community; planners read only."""
+    if actor.role == "planner":
+        raise Forbidden("规划人员只能查看，不能修改")
+    allowed = record_communities(actor, coverage)
+    if allowed is not None and community_code not in allowed:
+        raise Forbidden("只能登记或修改本社区的记录")
+
+
+def shape_record(record: dict[str, Any], *, actor: Actor, coverage: Any) -> dict[str, Any]:
+    """A record as ``actor`` may read it: personal fields (and a person's name beside them) masked
+    for planners and for readers outside the record's community."""
+    own = record_communities(actor, coverage)
+    if actor.role != "planner" and (own is None or record.get("community_code") in own):
+        return record
+    out = dict(record)
+    for name in RECORD_PERSONAL_FIELDS:
+        if out.get(name):
+            out[name] = mask_phone(str(out[name]))
+    if out.get("name") and any(record.get(n) for n in RECORD_PERSONAL_FIELDS):
+        out["name"] = mask_name(str(out["name"]))
+    return out

@@ -22,6 +22,7 @@ from gridmap.store.base import EntityQuery
 
 ENTITY_COLUMNS: Final = ("kind", "n", "key", "version", "community_code", "grid_code", "status",
                          "created_at", "updated_at", "body")
+_BOOKKEEPING: Final = frozenset({"kind", "n", "version", "created_at", "updated_at", "body"})
 CHANGE_COLUMNS: Final = ("seq", "kind", "n", "version", "action", "actor", "at", "before", "after")
 
 _DDL: Final = [
@@ -190,8 +191,9 @@ class EntityTables:
 
 def _new_row(kind: str, n: int, record: dict[str, Any], at: str, *, version: int = 1,
              created_at: str | None = None) -> dict[str, Any]:
-    """A record's row: the lifted columns from its fields of the same names, the rest as the body."""
-    body = {k: v for k, v in record.items() if k not in ENTITY_COLUMNS}
+    """A record's row: the lifted columns copied from its fields of the same names; the body keeps every
+    field but the row's bookkeeping, so the change log's before and after are whole records."""
+    body = {k: v for k, v in record.items() if k not in _BOOKKEEPING}
     return {"kind": kind, "n": n, "key": record.get("key"), "version": version,
             "community_code": record.get("community_code"), "grid_code": record.get("grid_code"),
             "status": record.get("status"), "created_at": created_at or at, "updated_at": at,
