@@ -86,6 +86,15 @@ def _building_label(value: object) -> str:
     return text
 
 
+def _single_line(geoms: list) -> shapely.LineString | None:
+    """The rows of one road (in one town) as one line, when their pieces join end to end; else None."""
+    parts = [g for g in geoms if g is not None and not g.is_empty]
+    if not parts:
+        return None
+    merged = shapely.line_merge(shapely.union_all(parts)) if len(parts) > 1 else shapely.line_merge(parts[0])
+    return merged if merged.geom_type == "LineString" else None
+
+
 @dataclass(frozen=True, slots=True)
 class CountyChain:
     """A county of the store with the names above it (from the national division table when its code or
@@ -284,6 +293,8 @@ class AddressLibrary:
         self.road_doors: dict[tuple[str, str | None], list[tuple[int, int]]] = defaultdict(list)
         """(road, town) → sorted (door, idx): a road name may recur in other towns of a city."""
         self.road_codes: dict[str, str] = {}
+        self.road_lines: dict[tuple[str, str | None], tuple[str, shapely.LineString | None]] = {}
+        """(road, town) → (code, line) from the roads layer (town None: every row of that name); see road_line."""
         self.regions: dict[str, dict[str, str | None]] = {}  # code → {name, level, parent_code}
         self.region_by_name: dict[tuple[str, str], list[str]] = defaultdict(list)  # (level, norm name) → codes
         self.buildings_by_label: dict[str, list[int]] = defaultdict(list)
@@ -533,18 +544,32 @@ class AddressLibrary:
         if roads is None or len(roads) == 0:
             return
         names = [normalize(str(n)) for n in roads["name"]]
-        for name, code in zip(names, roads["code"].astype(str), strict=True):
+        road_codes = roads["code"].astype(str).tolist()
+        for name, code in zip(names, road_codes, strict=True):
             self.road_codes.setdefault(name, code)
-        if not hasattr(roads, "geometry") or regions is None or not len(regions):
+        if not hasattr(roads, "geometry"):
             return
-        towns = regions[regions["level"].astype(str) == "town"]
-        if not len(towns):
-            return
-        # the towns a road of the roads layer runs through: a name known there may be meant there
-        ri, ti = shapely.STRtree(towns.geometry.values).query(roads.geometry.values, predicate="intersects")
-        codes = towns["code"].astype(str).to_numpy()
-        for r, t in zip(ri.tolist(), ti.tolist(), strict=True):
-            self.town_names[str(codes[t])].add(names[r])
+        geoms = roads.geometry.values
+        rows: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+        for r, name in enumerate(names):
+            rows[(name, None)].append(r)  # a building whose town is unknown may stand on any of them
+        towns = regions[regions["level"].astype(str) == "town"] if regions is not None and len(regions) else None
+        if towns is not None and len(towns):
+            # the towns a road of the roads layer runs through: a name known there may be meant there
+            ri, ti = shapely.STRtree(towns.geometry.values).query(geoms, predicate="intersects")
+            codes = towns["code"].astype(str).to_numpy()
+            for r, t in zip(ri.tolist(), ti.tolist(), strict=True):
+                self.town_names[str(codes[t])].add(names[r])
+                rows[(names[r], str(codes[t]))].append(r)
+        for key, found in rows.items():
+            self.road_lines[key] = (road_codes[found[0]], _single_line([geoms[r] for r in found]))
+
+    def road_line(self, road: str, town: str | None) -> tuple[str | None, shapely.LineString | None]:
+        """(code, line) of ``road`` in ``town`` from the roads layer: the code of its first row there, and
+        its geometry when the rows of that name there join into one line (None when absent, or in several
+        separate parts: a number cannot be placed along a road whose pieces it cannot tell apart)."""
+        found = self.road_lines.get((road, town)) or self.road_lines.get((road, None))
+        return found if found is not None else (self.road_codes.get(road), None)
 
     def _nearest_building(self, x: float, y: float, max_deg: float = 0.001) -> int | None:
         """The building whose point is nearest to (x, y), strictly within ``max_deg`` (lowest index on a tie).

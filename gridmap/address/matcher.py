@@ -36,6 +36,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz, process
 
+from gridmap.address import house_numbers
 from gridmap.address.admin import admin_table
 from gridmap.address.library import _COMPOUND_STEM_SUFFIXES, AddressLibrary, initials_of, pinyin_of, stem
 from gridmap.address.normalize import normalize
@@ -45,6 +46,7 @@ from gridmap.errors import InvalidInput
 __all__ = [
     "AddressMatcher",
     "MatchResult",
+    "Location",
     "Candidate",
     "BuildingRef",
     "check_address",
@@ -74,15 +76,35 @@ class Candidate(BaseModel):
     community_code: str | None = None
 
 
+class Location(BaseModel):
+    lon: float
+    lat: float
+
+
 class MatchResult(BaseModel):
     level: Level
     score: float = Field(ge=0.0, le=1.0)
     address: str | None = None
-    building: BuildingRef | None = None
+    building: BuildingRef | None = Field(
+        default=None,
+        description="the building matched (building, compound: a representative building); never at road "
+        "level: a doorplate the library does not hold is no building",
+    )
     code: str | None = Field(
         default=None,
         description="target code: the building (building, compound: a representative building), the road "
         "(road level, when the roads layer has it) or the region (community, town, county)",
+    )
+    location: Location | None = Field(
+        default=None,
+        description="road level: where the doorplate typed should be, interpolated between the two known "
+        "doorplates of the same side (odd or even) that bracket it (see gridmap.address.house_numbers); None "
+        "for a road without a number, or a number outside the known range of its side",
+    )
+    interpolated: bool = Field(
+        default=False,
+        description="true when ``location`` is an estimate from neighbouring doorplates, not a building of "
+        "the library",
     )
     buildings: list[str] = Field(default_factory=list, description="compound level: all its buildings")
     community_code: str | None = None
@@ -136,6 +158,8 @@ class _Cand:
     method: str = "exact"
     unmatched: tuple[str, ...] = ()
     """The parts of the text this candidate does not really match (a compound name it only resembles)."""
+    spot: house_numbers.HousePosition | None = None
+    """Road level, a doorplate the library does not hold: where it should be (None: outside the known range)."""
 
     def target(self) -> tuple:
         if self.level == "building":
@@ -731,8 +755,10 @@ class AddressMatcher:
 
     def _road_cands(self, p: ParsedAddress, scope: _Scope, comp_names: list[tuple[str, float]],
                     road_names: list[tuple[str, float]], door: int | None, method: str) -> list[_Cand]:
-        """The building at the doorplate on each road of that name (one per town holding it), else the
-        nearest doorplate there; a road without a number answers at road level."""
+        """The building at the doorplate on each road of that name (one per town holding it); a road
+        without a number answers at road level. A doorplate the library does not hold is no building: it
+        answers at road level too, placed between the known numbers of its side (``house_numbers``) when
+        it lies within their range, scored by how well the nearest known doorplate's place fits the text."""
         lib, cands = self.lib, []
         for rname, sim in road_names:
             towns = [t for t in lib.road_towns.get(rname, [None]) if scope.admits_town(t)]
@@ -748,11 +774,15 @@ class AddressMatcher:
                 here = [i for i in firsts if scope.admits_town(lib.records[i].town_code)]
                 cands += [self._at_doorplate(p, scope, comp_names, sim, idx, method) for idx in here or firsts]
                 continue
+            several = len(lib.road_towns.get(rname, ())) > 1
             for town in towns:
+                # the nearest doorplate only tells how well this town fits the text; the answer is the road,
+                # at the interpolated position of the number when it lies within its side's known range
                 near = lib.nearest_door(rname, door, town)
                 if near is not None:
-                    cands.append(_Cand("road", sim * 0.75 + self._adj(scope, near), idx=near, road=rname,
-                                       method=method))
+                    cands.append(_Cand("road", sim * 0.75 + self._adj(scope, near), road=rname,
+                                       region=town if several else None, method=method,
+                                       spot=house_numbers.locate(lib, rname, door, town)))
         return cands
 
     def _at_doorplate(self, p: ParsedAddress, scope: _Scope, comp_names: list[tuple[str, float]], sim: float,
@@ -857,17 +887,21 @@ class AddressMatcher:
                 address = self._compound_address(rec)
                 grids = {lib.records[i].grid_code for i in comp.members}
                 grid = grid if len(grids) == 1 else None
-            if top.level == "road":
-                code = lib.road_codes.get(top.road or "", code)
         elif top.level == "road":
-            code = lib.road_codes.get(top.road or "")
+            town = lib.records[top.spot.below[1]].town_code if top.spot is not None else top.region
+            code = lib.road_line(top.road or "", town)[0]
             address = self._road_address(top)
+            if top.spot is not None:  # the community of both neighbours, when they share one
+                sides = {lib.records[i].community_code for _, i in (top.spot.below, top.spot.above)}
+                community = sides.pop() if len(sides) == 1 else None
         else:
             code = top.region
             address = self._region_address(code) if code else None
             community = code if top.level == "community" else None
+        spot = top.spot if top.level == "road" else None
         return MatchResult(
             level=top.level, score=round(top.score, 4), address=address, building=building, code=code,
+            location=Location(lon=spot.lon, lat=spot.lat) if spot else None, interpolated=spot is not None,
             buildings=members, community_code=community, grid_code=grid, parsed=parsed,
             candidates=candidates, ambiguous=ambiguous, method=top.method,
         )  # fmt: skip

@@ -1,8 +1,10 @@
 """Who covers an address: match it against the standard address library, then answer as for a point.
 
-A building-, compound- or road-level match is located at a point inside the matched building and
-answered exactly like ``/v1/lookup?lon&lat``. A community-, town- or county-level match answers
-with that region's grids and staff (``covered`` stays false: no single grid is known). An ambiguous match still names its best candidate, but says
+A building- or compound-level match is located at a point inside the matched building and answered
+exactly like ``/v1/lookup?lon&lat``; a road-level match for a doorplate the library does not hold, at its
+interpolated position (``match.interpolated``, see ``gridmap.address.house_numbers``), or with no point
+and no grid when the number lies outside the known range of its side (a road is no place to send anyone).
+A community-, town- or county-level match answers with that region's grids and staff (``covered`` stays false: no single grid is known). An ambiguous match still names its best candidate, but says
 ``ambiguous: true`` and lists the alternatives with their grids, so nobody is sent on a guess.
 """
 
@@ -38,6 +40,8 @@ def _match_block(coverage: Coverage, result: MatchResult) -> dict[str, Any]:
         "score": round(result.score, 3),
         "address": result.address,
         "building": result.building.model_dump() if result.building else None,
+        "location": result.location.model_dump() if result.location else None,
+        "interpolated": result.interpolated,
         "parsed": result.parsed,
         "candidates": candidates,
         "ambiguous": result.ambiguous,
@@ -53,8 +57,11 @@ def _grids_of(coverage: Coverage, buildings: list[str]) -> list[dict[str, str]]:
 
 def answer_for_match(coverage: Coverage, result: MatchResult) -> dict[str, Any]:
     position = coverage.building_position.get(result.building.code) if result.building else None
-    if result.level in POINT_LEVELS and position is not None:
-        lon, lat = (float(v) for v in coverage.building_xy[position])
+    if result.level in POINT_LEVELS and (position is not None or result.location is not None):
+        # a building's own point; else (road level) the doorplate's interpolated position, whose grid is
+        # the one that point falls in, not a neighbouring building's
+        lon, lat = ((float(v) for v in coverage.building_xy[position]) if position is not None
+                    else (result.location.lon, result.location.lat))  # type: ignore[union-attr]
         answer = coverage.lookup(lon, lat)
         answer["grids"] = _grids_of(coverage, result.buildings) or ([answer["grid"]] if answer["grid"] else [])
     elif result.level in ("community", "town", "county") and result.code and coverage.region(result.code):

@@ -73,10 +73,15 @@ def _locate(coverage: Coverage, body: IncidentCreate, margin_m: float
         raise InvalidInput("地址库尚未建立，请提供经纬度")
     match = coverage.matcher.match(body.address)
     position = coverage.building_position.get(match.building.code) if match.building else None
-    if match.level not in ("building", "compound", "road") or position is None:
+    flags = ["address_ambiguous"] if match.ambiguous else []
+    if match.level == "road" and match.location is not None:
+        # a doorplate the library does not hold, placed between its known neighbours on the same side:
+        # routable (its grid is the one that point lies in), and flagged so dispatchers know it is estimated
+        return match.location.lon, match.location.lat, match.level, [*flags, "address_interpolated"]
+    if match.level not in ("building", "compound") or position is None:
         raise InvalidInput(f"地址“{body.address}”无法定位到楼栋（匹配级别 {match.level}），请提供经纬度或更详细的地址")
     lon, lat = (float(v) for v in coverage.building_xy[position])
-    return lon, lat, match.level, ["address_ambiguous"] if match.ambiguous else []
+    return lon, lat, match.level, flags
 
 
 def _assignee_for(coverage: Coverage, grid_code: str | None) -> str | None:
