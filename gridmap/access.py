@@ -346,3 +346,55 @@ def shape_record(record: dict[str, Any], *, actor: Actor, coverage: Any) -> dict
     if out.get("name") and any(record.get(n) for n in RECORD_PERSONAL_FIELDS):
         out["name"] = mask_name(str(out["name"]))
     return out
+
+
+def check_patrol_write(actor: Actor, coverage: Any, worker_code: str) -> None:
+    """A patrol is a worker's own account of where they walked: a worker records only their own (not a
+    colleague's, even in the same grid); dispatchers and admins record for anyone (a patrol written up
+    from paper); planners read only."""
+    if actor.role in STAFF_ROLES:
+        return
+    if actor.role == "planner":
+        raise Forbidden("规划人员只能查看，不能修改")
+    if actor.role == "worker":
+        if actor.worker_code != worker_code:
+            raise Forbidden("网格员只能登记本人的巡查记录")
+        return
+    raise Unauthorized("需要登录令牌")
+
+
+MEDIATION_KIND: Final = "调解"
+
+
+def shape_meeting(record: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
+    """A mediation's record names the parties of a dispute and what was agreed between them: planners
+    (who read every community for figures) get its outcomes and links, not its text or attendees."""
+    if actor.role != "planner" or record.get("kind") != MEDIATION_KIND:
+        return record
+    out = dict(record)
+    out["attendees"] = []
+    out["items"] = [{"need_id": i.get("need_id"), "incident_id": i.get("incident_id"), "outcome": i.get("outcome")}
+                    for i in record.get("items", [])]
+    return out
+
+
+def shape_patrol(record: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
+    """A patrol's track is where a named worker was, minute by minute: planners read patrols for
+    their figures (distance, buildings, findings), not the track itself."""
+    if actor.role != "planner" or "track" not in record:
+        return record
+    return {**record, "track": None}
+
+
+# the standard address library --------------------------------------------------------------------
+
+LIBRARY_EDITORS: Final = STAFF_ROLES
+"""Who adds and corrects standard addresses and aliases, and reads what was not found: the command
+centre and operators (the library is the whole county's, not one community's)."""
+
+
+def check_library_edit(actor: Actor) -> None:
+    if actor.role == PUBLIC:
+        raise Unauthorized("需要登录令牌")
+    if actor.role not in LIBRARY_EDITORS:
+        raise Forbidden("只有指挥中心和管理员可以维护标准地址库")

@@ -7,6 +7,7 @@ A route added to the API without a row here fails ``test_every_route_has_a_row``
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -219,6 +220,141 @@ ROWS: list[Row] = [
     Row("POST", "/login", every(401), lambda w: {"data": {"token": "gm_not_a_token"}}),
     Row("GET", "/logout", every(200)),  # without a session: a redirect to /login, followed
     Row("POST", "/logout", every(200)),
+]
+
+# the standard address library (#12): suggestions for everyone; edits and not-found texts for staff
+
+_ALIASES = itertools.count(1)
+
+
+def _new_alias(w: World) -> dict[str, Any]:
+    return {"json": {"type": "alias", "alias": f"矩阵别名{next(_ALIASES)}", "target_code": "U001"}}
+
+
+def _library_entry(w: World) -> int:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    found = w.client.get("/v1/addresses/entries", params={"type": "alias"}, headers=admin).json()["items"]
+    if found:
+        return found[0]["id"]
+    return w.client.post("/v1/addresses", json=_new_alias(w)["json"], headers=admin).json()["id"]
+
+
+def _library_path(w: World) -> dict[str, Any]:
+    return {"path_params": {"entry_id": _library_entry(w)}}
+
+
+def _library_correction(w: World) -> dict[str, Any]:
+    entry_id = _library_entry(w)
+    version = w.client.get(f"/v1/addresses/{entry_id}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    return {"path_params": {"entry_id": entry_id}, "json": {"note": "俗称"},
+            "headers": {"If-Match": f'"{version["version"]}"'}}
+
+
+ROWS += [
+    Row("GET", "/v1/addresses", every(200), lambda w: {"params": {"q": "丰林"}}),
+    Row("POST", "/v1/addresses", staff(201), _new_alias),
+    Row("GET", "/v1/addresses/entries", staff(200)),
+    Row("GET", "/v1/addresses/unmatched", staff(200)),
+    Row("GET", "/v1/addresses/{entry_id}", staff(200), _library_path),
+    Row("PATCH", "/v1/addresses/{entry_id}", staff(200), _library_correction),
+    Row("GET", "/v1/addresses/{entry_id}/history", staff(200), _library_path),
+]
+
+
+# co-governance, issue #13 §3-5: activities, meetings, 包楼院, patrols, the report ----------------------
+COGOV_WRITERS = ("worker", "mate", "community", "dispatcher", "admin")
+"""Staff records of the planted grid's community: its workers, the command centre; not planners."""
+
+
+def _admin_json(w: World, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer = w.client.request(method, path, json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()
+
+
+def _community(w: World) -> str:
+    return w.grid_code.rsplit("-", 1)[0]
+
+
+def _activity_body(w: World) -> dict[str, Any]:
+    units = w.client.app.state.coverage.get().units
+    unit = sorted(units.loc[units["community_code"] == _community(w), "code"])[0]
+    return {"type": "环境整治", "community_code": _community(w), "date": "2026-04-10", "units": [unit], "hours": 2,
+            "beneficiaries": 30}
+
+
+def _meeting_body(w: World) -> dict[str, Any]:
+    return {"community_code": _community(w), "kind": "调解", "date": "2026-04-12",
+            "items": [{"topic": "邻里漏水纠纷", "decision": "协商赔偿", "outcome": "resolved"}]}
+
+
+def _record(kind: str) -> Callable[[World], dict[str, Any]]:
+    """A new activity or meeting of the planted grid's community, named in the path."""
+    def build(w: World) -> dict[str, Any]:
+        body = _activity_body(w) if kind == "activity" else _meeting_body(w)
+        path = "/v1/activities" if kind == "activity" else "/v1/meetings"
+        return {"path_params": {f"{kind}_id": _admin_json(w, "POST", path, body)["id"]}}
+    return build
+
+
+def _record_change(kind: str, change: dict[str, Any]) -> Callable[[World], dict[str, Any]]:
+    def build(w: World) -> dict[str, Any]:
+        spec = _record(kind)(w)
+        return {**spec, "json": change, "headers": {"If-Match": '"1"'}}
+    return build
+
+
+def _member(w: World) -> dict[str, Any]:
+    from gridmap.cogov import kinds
+    from gridmap.store.base import EntityQuery
+
+    store = w.client.app.state.store
+    code = kinds.member_code(store.query_entities(EntityQuery(kind=kinds.MEMBER))[1] + 1)
+    store.insert_entities(kinds.MEMBER, [{"key": code, "name": "王建国", "community_code": _community(w),
+                                          "registered_on": "2026-01-05", "status": "active"}], actor="test", at="2026-01-05")
+    return {"path_params": {"code": code}}
+
+
+def _assign(w: World) -> dict[str, Any]:
+    path = f"/v1/workers/{w.codes['worker']}/buildings"
+    current = _admin_json(w, "GET", path)
+    return {"path_params": {"code": w.codes["worker"]}, "json": {"buildings": [b["code"] for b in current["buildings"]]},
+            "headers": {"If-Match": f'"{current["version"]}"'}}
+
+
+def _patrol_body(w: World) -> dict[str, Any]:
+    return {"worker_code": w.codes["worker"], "started_at": "2026-06-01T01:00:00Z", "ended_at": "2026-06-01T02:00:00Z",
+            "track": {"type": "LineString", "coordinates": [[110.7693, 35.1425], [110.7700, 35.1430]]}, "visits": []}
+
+
+def _patrol(w: World) -> dict[str, Any]:
+    return {"path_params": {"patrol_id": _admin_json(w, "POST", "/v1/patrols", _patrol_body(w))["id"]}}
+
+
+def _worker_path(w: World) -> dict[str, Any]:
+    return {"path_params": {"code": w.codes["worker"]}}
+
+
+ROWS += [
+    Row("POST", "/v1/activities", staff(201, readers=COGOV_WRITERS), lambda w: {"json": _activity_body(w)}),
+    Row("GET", "/v1/activities", staff(200, readers=(*IN_SCOPE, "outsider"))),
+    Row("GET", "/v1/activities/{activity_id}", staff(200, readers=IN_SCOPE), _record("activity")),
+    Row("PATCH", "/v1/activities/{activity_id}", staff(200, readers=COGOV_WRITERS),
+        _record_change("activity", {"hours": 3})),
+    Row("GET", "/v1/activities/{activity_id}/history", staff(200, readers=IN_SCOPE), _record("activity")),
+    Row("GET", "/v1/members/{code}/hours", staff(200, readers=IN_SCOPE), _member),
+    Row("POST", "/v1/meetings", staff(201, readers=COGOV_WRITERS), lambda w: {"json": _meeting_body(w)}),
+    Row("GET", "/v1/meetings", staff(200, readers=(*IN_SCOPE, "outsider"))),
+    Row("GET", "/v1/meetings/{meeting_id}", staff(200, readers=IN_SCOPE), _record("meeting")),
+    Row("PATCH", "/v1/meetings/{meeting_id}", staff(200, readers=COGOV_WRITERS),
+        _record_change("meeting", {"compound": "丰林小区"})),
+    Row("GET", "/v1/meetings/{meeting_id}/history", staff(200, readers=IN_SCOPE), _record("meeting")),
+    Row("GET", "/v1/workers/{code}/buildings", staff(200, readers=IN_SCOPE), _worker_path),
+    Row("PUT", "/v1/workers/{code}/buildings", staff(200, readers=COGOV_WRITERS), _assign),
+    Row("POST", "/v1/patrols", staff(201, readers=("worker", "dispatcher", "admin")), lambda w: {"json": _patrol_body(w)}),
+    Row("GET", "/v1/patrols/{patrol_id}", staff(200, readers=IN_SCOPE), _patrol),
+    Row("GET", "/v1/workers/{code}/patrols", staff(200, readers=IN_SCOPE), _worker_path),
+    Row("GET", "/v1/cogovernance/report", staff(200, readers=(*IN_SCOPE, "outsider"))),
 ]
 
 SENSITIVE_ROWS = [

@@ -1,0 +1,169 @@
+"""未呼先应: patrols of the buildings a worker looks after (issue #13 §4).
+
+A patrol records the track walked, the buildings visited and what was found on the way. Findings
+become incidents through the same intake as any report (source 网格员巡查, located, assigned,
+flagged as duplicates), so a problem seen on a walk follows the incident loop rather than a list of
+its own. The walk's length is geodesic (pyproj), and a track that strays far outside the worker's
+grid is flagged, not refused: a worker may well walk to a neighbour's grid, but the coverage it is
+counted for should be looked at.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, Final
+
+import numpy as np
+import pyproj
+import shapely
+
+from gridmap import records
+from gridmap.access import check_patrol_write, check_record_read, shape_patrol
+from gridmap.auth import Actor
+from gridmap.cogov.assignments import assigned_buildings, worker_grids, worker_row
+from gridmap.cogov.service_models import (PATROL, PatrolCreate, in_period, iso_time, page, parse_day,
+                                          scoped_records)
+from gridmap.coverage.service import check_point
+from gridmap.errors import InvalidInput, NotFound
+from gridmap.incidents import service as incidents
+from gridmap.incidents.categories import get_category
+from gridmap.incidents.models import IncidentCreate
+from gridmap.store.base import EntityQuery, Store
+
+LABEL = "巡查记录"
+FAR_OUTSIDE_M: Final = 300.0
+"""A track point farther than this outside the worker's grid(s) flags the patrol ``track_outside_grid``."""
+NOT_VISITED_DAYS: Final = 30
+LOCAL: Final = timezone(timedelta(hours=8))
+"""A patrol's day is China's calendar day (a 07:00 walk is that morning's, not the previous UTC day's)."""
+_GEOD: Final = pyproj.Geod(ellps="WGS84")
+
+
+def track_length_m(coordinates: list[list[float]]) -> float:
+    lons = [p[0] for p in coordinates]
+    lats = [p[1] for p in coordinates]
+    return float(_GEOD.line_length(lons, lats))
+
+
+def outside_m(coverage: Any, grid_codes: list[str], coordinates: list[list[float]]) -> float:
+    """How far the track's farthest point is outside the union of the grids, in metres (0: inside)."""
+    grids = coverage.grids[coverage.grids["code"].isin(grid_codes)]
+    if not len(grids):
+        return 0.0
+    area = grids.geometry.to_crs(coverage.crs).union_all()
+    x, y = coverage.to_metric(np.array([p[0] for p in coordinates]), np.array([p[1] for p in coordinates]))
+    return float(shapely.distance(area, shapely.points(x, y)).max())
+
+
+def _local_day(moment: datetime) -> str:
+    """The China calendar day of a moment (a time without a zone is read as UTC, as stored)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(LOCAL).date().isoformat()
+
+
+def _check_findings(coverage: Any, body: PatrolCreate, margin_m: float) -> None:
+    for i, finding in enumerate(body.findings, start=1):
+        try:
+            get_category(finding.category)
+            check_point(finding.lon, finding.lat)
+        except InvalidInput as e:
+            raise InvalidInput(f"第 {i} 条发现：{e.message}") from None
+        if not coverage.in_service_area(finding.lon, finding.lat, margin_m):
+            raise InvalidInput(f"第 {i} 条发现的位置不在本系统的服务范围内，请核对经纬度")
+
+
+def create(*, store: Store, coverage: Any, actor: Actor, body: PatrolCreate,
+           service_area_margin_m: float = incidents.SERVICE_AREA_MARGIN_M) -> dict[str, Any]:
+    """Check everything, then report the findings as incidents, then store the patrol naming them."""
+    check_patrol_write(actor, coverage, body.worker_code)
+    try:
+        worker = worker_row(coverage, body.worker_code)
+    except NotFound as e:
+        raise InvalidInput(e.message) from None
+    unknown = [v.building_code for v in body.visits if v.building_code not in coverage.building_position]
+    if unknown:
+        raise InvalidInput(f"走访的楼栋 {'、'.join(unknown[:10])} 不存在")
+    _check_findings(coverage, body, service_area_margin_m)
+    coordinates = body.track.coordinates
+    grids = worker_grids(coverage, worker)
+    outside = outside_m(coverage, grids, coordinates)
+    findings = []
+    for finding in body.findings:
+        report = IncidentCreate(category=finding.category, description=finding.description, lon=finding.lon,
+                                lat=finding.lat, source=incidents.WORKER_SOURCE)
+        view, _ = incidents.intake(store=store, coverage=coverage, body=report, actor=actor,
+                                   service_area_margin_m=service_area_margin_m)
+        findings.append({**finding.model_dump(mode="json"), "incident_id": view["id"]})
+    record = {
+        "worker_code": worker["code"],
+        "community_code": worker.get("community_code"),
+        "grid_code": worker.get("grid_code") or None,
+        "started_at": iso_time(body.started_at),
+        "ended_at": iso_time(body.ended_at),
+        "date": _local_day(body.started_at),
+        "track": body.track.model_dump(mode="json"),
+        "distance_m": round(track_length_m(coordinates), 1),
+        "outside_m": round(outside, 1),
+        "flags": ["track_outside_grid"] if outside > FAR_OUTSIDE_M else [],
+        "visits": [v.model_dump(mode="json") for v in body.visits],
+        "findings": findings,
+    }
+    return shape_patrol(records.create(store, coverage, actor, PATROL, [record])[0], actor=actor)
+
+
+def get(*, store: Store, coverage: Any, actor: Actor, patrol_id: int) -> dict[str, Any]:
+    return shape_patrol(records.get(store, coverage, actor, PATROL, patrol_id, label=LABEL), actor=actor)
+
+
+def _visited_days(patrols: list[dict[str, Any]]) -> dict[str, str]:
+    """Building code → the last day it was visited."""
+    last: dict[str, str] = {}
+    for p in patrols:
+        for v in p.get("visits", []):
+            if v["building_code"] not in last or p["date"] > last[v["building_code"]]:
+                last[v["building_code"]] = p["date"]
+    return last
+
+
+def worker_patrols(*, store: Store, coverage: Any, actor: Actor, code: str, since: str | None = None,
+                   until: str | None = None, limit: int = 50, offset: int = 0, today: date | None = None
+                   ) -> dict[str, Any]:
+    """A worker's patrols in [since, until) and what they add up to: distance walked, buildings visited,
+    the share of their buildings visited, and their buildings not visited in the 30 days before
+    ``until`` (or today): those are the ones to walk to next."""
+    worker = worker_row(coverage, code)
+    check_record_read(actor, coverage, worker.get("community_code"))
+    since, until = parse_day(since, "since"), parse_day(until, "until")
+    every = scoped_records(store, None, coverage, EntityQuery(kind=PATROL, fields=(("worker_code", code),)))
+    every.sort(key=lambda r: (r["started_at"], r["n"]))
+    chosen = [r for r in every if in_period(r["date"], since, until)]
+    assigned, _ = assigned_buildings(store, coverage, worker)
+    visited = sorted({v["building_code"] for r in chosen for v in r.get("visits", [])})
+    visited_assigned = set(visited) & set(assigned)
+    reference = date.fromisoformat(until) if until else (today or datetime.now(LOCAL).date())
+    window_start = (reference - timedelta(days=NOT_VISITED_DAYS)).isoformat()
+    last = _visited_days([r for r in every if r["date"] < reference.isoformat()])
+    stale = [{"code": b, "last_visited": last.get(b)} for b in assigned if last.get(b, "") < window_start]
+    out = page(chosen, actor=actor, coverage=coverage, limit=limit, offset=offset)
+    out["items"] = [{k: v for k, v in shape_patrol(item, actor=actor).items() if k != "track"}
+                    for item in out["items"]]
+    return {
+        **out,
+        "worker": {k: worker[k] for k in ("code", "name", "role")},
+        "period": {"since": since, "until": until},
+        "distance_m": round(sum(r["distance_m"] for r in chosen), 1),
+        "findings": sum(len(r.get("findings", [])) for r in chosen),
+        "buildings_visited": len(visited),
+        "visited": visited,
+        "assigned_buildings": len(assigned),
+        "assigned_visited": len(visited_assigned),
+        "visited_share": round(len(visited_assigned) / len(assigned), 4) if assigned else None,
+        "not_visited_days": NOT_VISITED_DAYS,
+        "not_visited_since": window_start,
+        "not_visited": stale,
+    }
+
+
+def period_patrols(store: Store, coverage: Any, *, community: str | None = None, since: str | None = None,
+                   until: str | None = None) -> list[dict[str, Any]]:
+    query = EntityQuery(kind=PATROL, communities=(community,) if community else None)
+    return [r for r in scoped_records(store, None, coverage, query) if in_period(r["date"], since, until)]
