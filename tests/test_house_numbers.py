@@ -267,3 +267,49 @@ class TestIntake:
         response = api.post("/v1/incidents", json={"category": "infra.streetlight", "description": "路灯不亮",
                                                    "address": f"{road}{number}号"})
         assert response.status_code == 422 and "无法定位" in response.json()["detail"]
+
+
+# ---------------------------------------------------------------------------------------------- city
+@pytest.fixture(scope="module")
+def city_layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, gpd.GeoDataFrame]:
+    """Three copies of the sample town in one county: the same road names recur in every town."""
+    from test_city import load_generator
+
+    city = load_generator().build_city(3, tmp_path_factory.mktemp("house_numbers") / "city", per_county=3)
+    return {name: gpd.read_file(city.out / f"{name}.geojson")
+            for name in ("regions", "grids", "buildings", "roads", "stations", "units")}
+
+
+def test_in_a_city_the_number_is_placed_on_the_road_of_the_town_stated(city_layers) -> None:
+    """A road name held by several towns: the position and the road code are those of the town the text names."""
+    regions, roads = city_layers["regions"], city_layers["roads"]
+    towns = regions[regions["level"] == "town"].sort_values("code")
+    town = towns.iloc[-1]  # not the sample town itself: its roads share their names with the others'
+    county = regions.set_index("code").loc[town["parent_code"]]
+    here = roads[roads.intersects(town.geometry)]
+    shared = sorted(set(here["name"]) & set(roads[~roads.index.isin(here.index)]["name"]))
+    assert shared, "the city repeats no road name in another town"
+    b = numbered(city_layers)
+    b = b[[town.geometry.covers(p) for p in b["point"]]]
+    for road in shared:
+        rows = here[here["name"] == road]
+        known = sorted(set(b.loc[b["road"] == road, "number"]))
+        pairs = [(lo, hi) for parity in (1, 0) for lo, hi in pairwise([n for n in known if n % 2 == parity])
+                 if 4 <= hi - lo <= MAX_BRACKET_GAP]
+        if len(rows) == 1 and pairs:
+            break
+    else:
+        pytest.fail("no shared road name with a missing number between two known ones in the town")
+    number = pairs[0][0] + 2
+    r = AddressMatcher.from_layers(city_layers).match(f"{county['name']}{town['name']}{road}{number}号")
+    assert (r.level, r.building, r.interpolated) == ("road", None, True)
+    assert r.code == rows["code"].iat[0], "the road of the town stated, not the first of that name"
+    got = Point(r.location.lon, r.location.lat)
+    assert town.geometry.covers(got)
+    below, above = first_with(b, road, pairs[0][0]), first_with(b, road, pairs[0][1])
+    crs = city_layers["buildings"].crs
+    line = metric(rows.geometry.iat[0], crs)
+    along = [line.project(metric(p, crs)) for p in (below["point"], above["point"])]
+    t = (number - pairs[0][0]) / (pairs[0][1] - pairs[0][0])
+    assert line.project(metric(got, crs)) == pytest.approx(along[0] + t * (along[1] - along[0]),
+                                                           abs=ALONG_TOLERANCE_M)
