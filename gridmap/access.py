@@ -345,6 +345,8 @@ def shape_record(record: dict[str, Any], *, actor: Actor, coverage: Any) -> dict
             out[name] = mask_phone(str(out[name]))
     if out.get("name") and any(record.get(n) for n in RECORD_PERSONAL_FIELDS):
         out["name"] = mask_name(str(out["name"]))
+    if out.get("contact_name"):  # a unit's contact person (双报到), named beside their phone
+        out["contact_name"] = mask_name(str(out["contact_name"]))
     return out
 
 def check_patrol_write(actor: Actor, coverage: Any, worker_code: str) -> None:

@@ -318,6 +318,128 @@ ROWS += [
     Row("GET", "/v1/cogovernance/report", staff(200, readers=(*IN_SCOPE, "outsider"))),
 ]
 
+# co-governance, issue #13 §1-2: registrations (双报到) and the three lists (三清单) --------------------------
+_UNITS_USED: set[str] = set()
+
+
+def _free_unit(w: World) -> str:
+    """A unit not yet registered at the planted community (a unit registers at a community once)."""
+    units = w.client.app.state.coverage.get().units
+    code = next(c for c in sorted(units["code"]) if c not in _UNITS_USED)
+    _UNITS_USED.add(code)
+    return code
+
+
+def _unit_registration(w: World) -> dict[str, Any]:
+    return {"unit_code": _free_unit(w), "community_code": _community(w), "registered_on": "2026-03-01",
+            "contact": {"name": "王芳", "phone": "13912340001"}}
+
+
+def _new_member(w: World) -> dict[str, Any]:
+    return {"name": "李明", "phone": "13912345679", "unit_code": "U026", "community_code": _community(w),
+            "grid_code": w.grid_code, "skills": ["维修"], "registered_on": "2026-03-01"}
+
+
+def _table(text: str) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {"content": text.format(community=_community(w), unit=_free_unit(w)).encode(),
+                      "headers": {"Content-Type": "text/csv"}}
+
+
+def _registered(kind: str) -> Callable[[World], dict[str, Any]]:
+    """A record of §1 made by the admin in the planted community, named in the path."""
+    def build(w: World) -> dict[str, Any]:
+        if kind == "unit":
+            return {"path_params": {"registration_id": _admin_json(w, "POST", "/v1/registrations/units",
+                                                                   _unit_registration(w))["id"]}}
+        member = _admin_json(w, "POST", "/v1/registrations/members", _new_member(w))
+        if kind == "member":
+            return {"path_params": {"code": member["code"]}}
+        team = _admin_json(w, "POST", "/v1/teams", {"name": "党员服务队", "community_code": _community(w),
+                                                    "members": [member["code"]]})
+        return {"path_params": {"code": team["code"]}}
+    return build
+
+
+def _team_body(w: World) -> dict[str, Any]:
+    member = _admin_json(w, "POST", "/v1/registrations/members", _new_member(w))
+    return {"json": {"name": "党员服务队", "community_code": _community(w), "members": [member["code"]]}}
+
+
+def _need_body(w: World) -> dict[str, Any]:
+    lon, lat = _point_inside(w.client.app.state.coverage.get().grids.set_index("code").loc[w.grid_code])
+    return {"community_code": _community(w), "title": "路灯不亮", "category": "道路亮化", "description": "夜间出行不便",
+            "households": 20, "source": "居民提出", "lon": lon, "lat": lat}
+
+
+def _need(w: World, *, accepted: bool = False) -> int:
+    need = _admin_json(w, "POST", "/v1/needs", _need_body(w))
+    if accepted:
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}", "If-Match": '"1"'}
+        assert w.client.post(f"/v1/needs/{need['id']}/transitions", json={"action": "accept"},
+                             headers=admin).status_code == 200
+    return need["id"]
+
+
+def _resource_body(w: World) -> dict[str, Any]:
+    return {"provider": {"kind": "unit", "code": "U026"}, "category": "资金", "description": "路灯经费",
+            "communities": [_community(w)]}
+
+
+def _project_body(w: World) -> dict[str, Any]:
+    return {"title": "道路亮化", "community_code": _community(w), "needs": [_need(w, accepted=True)], "resources": [],
+            "lead_unit_code": "U026"}
+
+
+def _promote(w: World) -> dict[str, Any]:
+    lon, lat = _point_inside(w.client.app.state.coverage.get().grids.set_index("code").loc[w.grid_code])
+    incident = _plant(w.client, lon, lat, "infra.streetlight")
+    return {"path_params": {"incident_id": incident["id"]}, "json": {"category": "道路亮化", "households": 5}}
+
+
+ROWS += [
+    Row("POST", "/v1/registrations/units", staff(201, readers=COGOV_WRITERS), lambda w: {"json": _unit_registration(w)}),
+    Row("POST", "/v1/registrations/units/import", staff(201, readers=COGOV_WRITERS),
+        _table("单位编码,社区编码,报到日期\n{unit},{community},2026-03-01\n")),
+    Row("GET", "/v1/registrations/units", staff(200, readers=(*IN_SCOPE, "outsider"))),
+    Row("GET", "/v1/registrations/units/{registration_id}", staff(200, readers=IN_SCOPE), _registered("unit")),
+    Row("GET", "/v1/registrations/units/{registration_id}/history", staff(200, readers=IN_SCOPE), _registered("unit")),
+    Row("POST", "/v1/registrations/members", staff(201, readers=COGOV_WRITERS), lambda w: {"json": _new_member(w)}),
+    Row("POST", "/v1/registrations/members/import", staff(201, readers=COGOV_WRITERS),
+        _table("姓名,手机,单位编码,社区编码,技能,报到日期\n李明,13912345679,U026,{community},维修,2026-03-01\n")),
+    Row("GET", "/v1/members", staff(200, readers=(*IN_SCOPE, "outsider"))),
+    Row("GET", "/v1/members/{code}", staff(200, readers=IN_SCOPE), _registered("member")),
+    Row("GET", "/v1/members/{code}/history", staff(200, readers=IN_SCOPE), _registered("member")),
+    Row("POST", "/v1/teams", staff(201, readers=COGOV_WRITERS), _team_body),
+    Row("GET", "/v1/teams", staff(200, readers=(*IN_SCOPE, "outsider"))),
+    Row("GET", "/v1/teams/{code}", staff(200, readers=IN_SCOPE), _registered("team")),
+    Row("GET", "/v1/teams/{code}/history", staff(200, readers=IN_SCOPE), _registered("team")),
+    Row("POST", "/v1/needs", staff(201, readers=COGOV_WRITERS), lambda w: {"json": _need_body(w)}),
+    Row("GET", "/v1/needs", staff(200, readers=(*IN_SCOPE, "outsider"))),
+    Row("GET", "/v1/needs/{need_id}", staff(200, readers=IN_SCOPE), lambda w: {"path_params": {"need_id": _need(w)}}),
+    Row("POST", "/v1/needs/{need_id}/transitions", staff(200, readers=COGOV_WRITERS),
+        lambda w: {"path_params": {"need_id": _need(w)}, "json": {"action": "accept"}, "headers": {"If-Match": '"1"'}}),
+    Row("GET", "/v1/needs/{need_id}/history", staff(200, readers=IN_SCOPE),
+        lambda w: {"path_params": {"need_id": _need(w)}}),
+    Row("GET", "/v1/needs/{need_id}/matches", staff(200, readers=IN_SCOPE),
+        lambda w: {"path_params": {"need_id": _need(w)}}),
+    Row("POST", "/v1/incidents/{incident_id}/promote", staff(201, readers=COGOV_WRITERS), _promote),
+    Row("POST", "/v1/resources", staff(201, readers=COGOV_WRITERS), lambda w: {"json": _resource_body(w)}),
+    Row("GET", "/v1/resources", staff(200, readers=(*IN_SCOPE, "outsider"))),
+    Row("GET", "/v1/resources/{resource_id}", staff(200, readers=IN_SCOPE),
+        lambda w: {"path_params": {"resource_id": _admin_json(w, "POST", "/v1/resources", _resource_body(w))["id"]}}),
+    Row("GET", "/v1/resources/{resource_id}/history", staff(200, readers=IN_SCOPE),
+        lambda w: {"path_params": {"resource_id": _admin_json(w, "POST", "/v1/resources", _resource_body(w))["id"]}}),
+    Row("POST", "/v1/projects", staff(201, readers=COGOV_WRITERS), lambda w: {"json": _project_body(w)}),
+    Row("GET", "/v1/projects", staff(200, readers=(*IN_SCOPE, "outsider"))),
+    Row("GET", "/v1/projects/{project_id}", staff(200, readers=IN_SCOPE),
+        lambda w: {"path_params": {"project_id": _admin_json(w, "POST", "/v1/projects", _project_body(w))["id"]}}),
+    Row("POST", "/v1/projects/{project_id}/transitions", staff(200, readers=COGOV_WRITERS),
+        lambda w: {"path_params": {"project_id": _admin_json(w, "POST", "/v1/projects", _project_body(w))["id"]},
+                   "json": {"action": "start"}, "headers": {"If-Match": '"1"'}}),
+    Row("GET", "/v1/projects/{project_id}/history", staff(200, readers=IN_SCOPE),
+        lambda w: {"path_params": {"project_id": _admin_json(w, "POST", "/v1/projects", _project_body(w))["id"]}}),
+]
+
 SENSITIVE_ROWS = [
     Row("GET", "/open311/v2/requests/{request_id}.json", every(404),
         lambda w: {"path_params": {"request_id": w.incidents["sensitive"]}}),

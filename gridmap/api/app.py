@@ -13,7 +13,9 @@ from gridmap.api.routers import admin, areas, health, incidents, lookup, open311
 from gridmap.api.routers import activities as activity_routes
 from gridmap.api.routers import cogov_report as cogov_report_routes
 from gridmap.api.routers import patrols as patrol_routes
+from gridmap.api.routers import lists as list_routes
 from gridmap.api.routers import planning as planning_routes
+from gridmap.api.routers import registrations as registration_routes
 from gridmap.api.routers import maps as map_routes
 from gridmap.api.routers import session as session_routes
 from gridmap.api.routers import tiles as tile_routes
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(planning_routes.router)
     app.include_router(tile_routes.router)
+    for router in (registration_routes.router, list_routes.router):
+        app.include_router(router)
     for router in (activity_routes.router, patrol_routes.router, cogov_report_routes.router):
         app.include_router(router)
     observability.register(app)  # added last, so outermost: every request is logged and timed, refused ones too

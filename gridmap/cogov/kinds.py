@@ -53,3 +53,17 @@ HOUSEHOLDS: Final = "households"
 """A need's households affected (int)."""
 HOUSEHOLDS_BENEFITED: Final = "households_benefited"
 """A project's households benefited (int), recorded when it is completed."""
+
+
+def team_code(n: int) -> str:
+    """A service team's code from its per-kind number: ``T0001`` (stored in ``key``, shown as ``code``)."""
+    return f"T{n:04d}"
+
+
+def code_number(code: str, prefix: str) -> int | None:
+    """The per-kind number in a member's or team's code (``M00012`` → 12); None when it is not one."""
+    digits = code[len(prefix):] if code.startswith(prefix) else ""
+    return int(digits) if digits.isdigit() and int(digits) > 0 else None
+
+
+TEAM_CODE_PREFIX: Final = "T"
