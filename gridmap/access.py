@@ -385,3 +385,17 @@ def shape_patrol(record: dict[str, Any], *, actor: Actor) -> dict[str, Any]:
     if actor.role != "planner" or "track" not in record:
         return record
     return {**record, "track": None}
+
+
+# the standard address library --------------------------------------------------------------------
+
+LIBRARY_EDITORS: Final = STAFF_ROLES
+"""Who adds and corrects standard addresses and aliases, and reads what was not found: the command
+centre and operators (the library is the whole county's, not one community's)."""
+
+
+def check_library_edit(actor: Actor) -> None:
+    if actor.role == PUBLIC:
+        raise Unauthorized("需要登录令牌")
+    if actor.role not in LIBRARY_EDITORS:
+        raise Forbidden("只有指挥中心和管理员可以维护标准地址库")

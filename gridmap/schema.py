@@ -135,6 +135,33 @@ LAYERS: Final[dict[str, Layer]] = {
             description="named roads (optional)",
         ),
         Layer(
+            "addresses",
+            (
+                Field("code", description="unique code of the standard address"),
+                Field("road", description="road of the doorplate, e.g. 府前街"),
+                Field("doorplate", description="门牌 number, e.g. 224号 or 224-1号"),
+                Field("compound", required=False, description="小区 the doorplate leads into, may be empty"),
+                Field("building_no", required=False, description="building number inside the compound"),
+                Field("unit", required=False, description="单元, e.g. 2单元"),
+                Field("building_code", description="the building (buildings.code) the address belongs to"),
+            ),
+            ("Point",),
+            optional=True,
+            description="standard addresses (标准地址/门牌), e.g. a shop's or a back gate's doorplate (optional)",
+        ),
+        Layer(
+            "aliases",
+            (
+                Field("alias", description="the other name, e.g. 电业局 or 二中"),
+                Field("target_code", description="what it names: a building, unit, station, road or region code, "
+                      "or a compound's standard name"),
+                Field("note", required=False, description="where the name comes from, e.g. 俗称, 旧称"),
+            ),
+            optional=True,
+            description="other names of known places (俗称, 旧称, 简称) (optional, no geometry)",
+            key="alias",
+        ),
+        Layer(
             "candidates",
             (Field("code"), Field("name")),
             ("Point",),

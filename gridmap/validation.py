@@ -49,16 +49,17 @@ def _check_fields(name: str, frame: Frame) -> list[Problem]:
         if not f.required or f.type != "str" or f.name not in frame.columns:
             continue
         for position in np.flatnonzero(frame[f.name].to_numpy() == ""):
-            code = frame["code"].iat[position] or None
+            code = frame[LAYERS[name].key].iat[position] or None
             where = "" if code else f"（第 {position + 1} 条）"
             out.append(Problem.error(name, code, f"必填字段 {f.name} 为空{where}", field=f.name))
     return out
 
 
 def _check_unique_codes(name: str, frame: Frame) -> list[Problem]:
-    counts = Counter(c for c in frame["code"] if c)
+    key = LAYERS[name].key
+    counts = Counter(c for c in frame[key] if c)
     return [
-        Problem.error(name, code, f"编码 {code} 重复 {n} 次", field="code")
+        Problem.error(name, code, f"编码 {code} 重复 {n} 次" if key == "code" else f"{code} 重复 {n} 次", field=key)
         for code, n in sorted(counts.items())
         if n > 1
     ]
@@ -128,6 +129,12 @@ def _check_references(layers: Mapping[str, Frame]) -> list[Problem]:
         for code, community in frame[["code", "community_code"]].itertuples(index=False):
             if community and community not in communities:
                 out.append(Problem.error(name, code or None, f"所属社区 {community} 不存在", field="community_code"))
+    buildings, addresses = layers.get("buildings"), layers.get("addresses")
+    if addresses is not None and buildings is not None:
+        known = _codes(buildings)
+        for code, building in addresses[["code", "building_code"]].itertuples(index=False):
+            if building not in known:
+                out.append(Problem.error("addresses", code or None, f"所属楼栋 {building} 不存在", field="building_code"))
     workers = layers.get("workers")
     if workers is not None and grids is not None:
         for code, grid, community in workers[["code", "grid_code", "community_code"]].itertuples(index=False):

@@ -7,6 +7,7 @@ A route added to the API without a row here fails ``test_every_route_has_a_row``
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -221,6 +222,43 @@ ROWS: list[Row] = [
     Row("POST", "/logout", every(200)),
 ]
 
+# the standard address library (#12): suggestions for everyone; edits and not-found texts for staff
+
+_ALIASES = itertools.count(1)
+
+
+def _new_alias(w: World) -> dict[str, Any]:
+    return {"json": {"type": "alias", "alias": f"矩阵别名{next(_ALIASES)}", "target_code": "U001"}}
+
+
+def _library_entry(w: World) -> int:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    found = w.client.get("/v1/addresses/entries", params={"type": "alias"}, headers=admin).json()["items"]
+    if found:
+        return found[0]["id"]
+    return w.client.post("/v1/addresses", json=_new_alias(w)["json"], headers=admin).json()["id"]
+
+
+def _library_path(w: World) -> dict[str, Any]:
+    return {"path_params": {"entry_id": _library_entry(w)}}
+
+
+def _library_correction(w: World) -> dict[str, Any]:
+    entry_id = _library_entry(w)
+    version = w.client.get(f"/v1/addresses/{entry_id}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    return {"path_params": {"entry_id": entry_id}, "json": {"note": "俗称"},
+            "headers": {"If-Match": f'"{version["version"]}"'}}
+
+
+ROWS += [
+    Row("GET", "/v1/addresses", every(200), lambda w: {"params": {"q": "丰林"}}),
+    Row("POST", "/v1/addresses", staff(201), _new_alias),
+    Row("GET", "/v1/addresses/entries", staff(200)),
+    Row("GET", "/v1/addresses/unmatched", staff(200)),
+    Row("GET", "/v1/addresses/{entry_id}", staff(200), _library_path),
+    Row("PATCH", "/v1/addresses/{entry_id}", staff(200), _library_correction),
+    Row("GET", "/v1/addresses/{entry_id}/history", staff(200), _library_path),
+]
 
 # co-governance, issue #13 §3-5: activities, meetings, 包楼院, patrols, the report ----------------------
 COGOV_WRITERS = ("worker", "mate", "community", "dispatcher", "admin")

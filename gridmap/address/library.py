@@ -161,6 +161,9 @@ class Compound:
 class NameIndex:
     """Every known name (normalised) → [(kind, canonical)], with the scanners the matcher needs."""
 
+    defer_automaton = False
+    """Set while many edits are applied at once (a layer of addresses): the automaton is made once after."""
+
     def __init__(self) -> None:
         self.entries: dict[str, list[tuple[str, str]]] = {}
         self.canonical: dict[str, set[str]] = defaultdict(set)  # kind → canonical names
@@ -182,12 +185,7 @@ class NameIndex:
         for name, entries in list(self.entries.items()):
             real = [(k, c) for k, c in entries if c == name]
             self.entries[name] = real + [e for e in entries if e not in real]
-        auto = ahocorasick.Automaton()
-        for name, entries in self.entries.items():
-            auto.add_word(name, (len(name), tuple(entries)))
-        if self.entries:  # an automaton without words cannot be searched (an empty store)
-            auto.make_automaton()
-            self._automaton = auto
+        self._make_automaton()  # none without words: an empty store cannot be searched
         # fuzzy lookups: a sparse matrix of names × features (their characters and pinyin syllables),
         # so that the names sharing most of a query's rarer features are found by one product
         self.fuzzy_names: dict[str, list[str]] = defaultdict(list)  # kind → names (canonical + aliases)
@@ -228,6 +226,91 @@ class NameIndex:
                 if len(key) >= 2 and name not in self.by_pinyin[key]:
                     self.by_pinyin[key].append(name)
         self.pinyin_max = max((len(k) for k in self.by_pinyin), default=0)
+
+    # staff edits: names added or withdrawn one at a time, without building the index again ---------
+    def extend(self, items: list[tuple[str, str, str, bool]]) -> None:
+        """Add (name, kind, canonical, alias) entries to a finished index: new names get their row in
+        the fuzzy index (their features' weights are those of the finished index: a few names more or
+        less do not change them much) and the automaton is made again (C code; tens of ms for a city)."""
+        for name, kind, canonical, alias in items:
+            name = normalize(name)
+            if len(name) < 2:
+                continue
+            if not alias:
+                self.canonical[kind].add(canonical)
+            entries = self.entries.setdefault(name, [])
+            if (kind, canonical) in entries:
+                continue
+            entries.insert(0, (kind, canonical)) if canonical == name else entries.append((kind, canonical))
+            row = self._rows_by_name().get(name)
+            if row is None:
+                row = self._new_row(name)
+            self.kind_mask.setdefault(kind, np.zeros(len(self.name_list), dtype=bool))[row] = True
+            self.rows_of.setdefault((kind, canonical), []).append(row)
+            self.stems[(name, kind)] = stem(name, kind)
+            if name not in self.fuzzy_names[kind]:
+                self.fuzzy_names[kind].append(name)
+        self._allowed_masks = {}
+        if not self.defer_automaton:
+            self._make_automaton()
+
+    def withdraw(self, name: str, kind: str, canonical: str) -> None:
+        """Take one (kind, canonical) entry of ``name`` out of the index (a corrected or retired alias)."""
+        name = normalize(name)
+        entries = self.entries.get(name)
+        if not entries or (kind, canonical) not in entries:
+            return
+        entries.remove((kind, canonical))
+        row = self._rows_by_name()[name]
+        rows = self.rows_of.get((kind, canonical), [])
+        if row in rows:
+            rows.remove(row)
+        if not any(k == kind for k, _ in entries):
+            self.kind_mask[kind][row] = False
+            if name in self.fuzzy_names[kind]:
+                self.fuzzy_names[kind].remove(name)
+        if not entries:
+            del self.entries[name]
+            for key in {pinyin_of(name), initials_of(name)}:
+                if name in self.by_pinyin.get(key, []):
+                    self.by_pinyin[key].remove(name)
+        self._allowed_masks = {}
+        if not self.defer_automaton:
+            self._make_automaton()
+
+    def _rows_by_name(self) -> dict[str, int]:
+        if not hasattr(self, "_rows"):
+            self._rows = {m: i for i, m in enumerate(self.name_list)}
+        return self._rows
+
+    def _new_row(self, name: str) -> int:
+        """A row for a name the finished index did not have: its features, pinyin and masks."""
+        row = len(self.name_list)
+        self.name_list.append(name)
+        self._rows_by_name()[name] = row
+        for key in [("c", ch) for ch in set(name)] + [("s", syl) for syl in set(lazy_pinyin(name))]:
+            col = self.features.get(key)
+            if col is None:
+                col = self.features[key] = len(self.features)
+                self.feature_rows.append(np.zeros(0, dtype=np.int64))
+                weight = (1.0 if key[0] == "c" else SYLLABLE_WEIGHT) * (math.log(self.n_names) + 0.1)
+                self.feature_weight = np.append(self.feature_weight, weight)
+            self.feature_rows[col] = np.append(self.feature_rows[col], row)
+        self.kind_mask = {k: np.append(m, False) for k, m in self.kind_mask.items()}
+        self.pinyin[name] = pinyin_of(name)
+        for key in {pinyin_of(name), initials_of(name)}:
+            if len(key) >= 2 and name not in self.by_pinyin[key]:
+                self.by_pinyin[key].append(name)
+                self.pinyin_max = max(self.pinyin_max, len(key))
+        return row
+
+    def _make_automaton(self) -> None:
+        auto = ahocorasick.Automaton()
+        for name, entries in self.entries.items():
+            auto.add_word(name, (len(name), tuple(entries)))
+        if self.entries:
+            auto.make_automaton()
+        self._automaton = auto if self.entries else None
 
     def _row(self, name: str) -> int:
         if not hasattr(self, "_rows"):
@@ -320,6 +403,7 @@ class AddressLibrary:
         lib._building_tree = None
         lib._load_aliases(layers.get("aliases"))
         lib._index_names()
+        _load_addresses(lib, layers.get("addresses"))
         return lib
 
     def _load_regions(self, regions: pd.DataFrame | None) -> None:
@@ -612,6 +696,31 @@ class AddressLibrary:
                 if "building" in target or "region" in target:
                     self.poi.setdefault(name, []).append(target)
 
+    def alias_entry(self, alias: str, target: str) -> tuple[str, str, dict[str, object] | None] | None:
+        """What an alias names: (kind, canonical name, the POI target a building or unit alias adds),
+        or None when the target is not in the library. Targets: a building code, a unit's or
+        station's code or name, a town or community code, a road code, or a compound's name."""
+        if target in self.by_code:
+            return "poi", alias, {"code": target, "building": self.by_code[target]}
+        if target in self.regions and self.regions[target]["level"] in ("town", "community"):
+            return str(self.regions[target]["level"]), normalize(str(self.regions[target]["name"])), None
+        road = next((r for r, c in self.road_codes.items() if c == target), None)
+        if road is not None:
+            return "road", road, None
+        name = normalize(target)
+        if name in self.compounds_by_name:
+            return "compound", name, None
+        for places in self.poi.values():
+            for place in places:
+                if place.get("code") == target and place is not None:
+                    return "poi", alias, place
+        return None
+
+    def forget_caches(self) -> None:
+        """After an edit: the name sets per town are computed again when next asked for."""
+        self._located = None
+        self._names_of_towns = {}
+
     def _load_aliases(self, aliases) -> None:
         self.aliases: list[tuple[str, str]] = []
         if aliases is None or len(aliases) == 0:
@@ -655,19 +764,12 @@ class AddressLibrary:
         for road, code in self.road_codes.items():
             road_of_code.setdefault(code, road)
         for alias, target in getattr(self, "aliases", []):
-            if target in self.by_code:
-                self.poi.setdefault(alias, [{"code": target, "building": self.by_code[target]}])
-                names.add(alias, "poi", alias, alias=True)
-            elif target in self.regions and self.regions[target]["level"] in ("town", "community"):
-                level = str(self.regions[target]["level"])
-                names.add(alias, level, normalize(str(self.regions[target]["name"])), alias=True)
-            elif target in road_codes:
-                names.add(alias, "road", road_of_code[target], alias=True)
-            else:
-                # a compound named by one of its buildings' codes, or by its own name
-                comp = normalize(target)
-                if comp in self.compounds_by_name:
-                    names.add(alias, "compound", comp, alias=True)
+            entry = self.alias_entry(alias, target)
+            if entry is not None:
+                kind, canonical, poi = entry
+                if poi is not None:
+                    self.poi.setdefault(alias, [poi])
+                names.add(alias, kind, canonical, alias=True)
         names.finish()
 
     # ------------------------------------------------------------------ helpers
@@ -680,6 +782,26 @@ class AddressLibrary:
         if not doors:
             return None
         return min(doors, key=lambda t: (abs(t[0] - door), (t[0] - door) % 2, t[0]))[1]
+
+
+def _load_addresses(lib: AddressLibrary, addresses: pd.DataFrame | None) -> None:
+    """The standard addresses layer: each doorplate leads to its building (a shop front or a back gate
+    on another road than the building's own); applied as staff edits are, after the index is built."""
+    if addresses is None or len(addresses) == 0:
+        return
+    from gridmap.address.edits import apply_address  # edits build on the library: imported when used
+
+    lib.names.defer_automaton = True
+    try:
+        for row in addresses.itertuples(index=False):
+            if str(row.building_code) in lib.by_code and _doorplate_number(row.doorplate) is not None:
+                apply_address(lib, road=str(row.road), doorplate=str(row.doorplate), compound=str(row.compound or ""),
+                              building_no=str(row.building_no or ""), building_code=str(row.building_code),
+                              refresh=False)
+    finally:
+        lib.names.defer_automaton = False
+    lib.names._make_automaton()
+    lib.forget_caches()
 
 
 def _county_chain(code: str, name: str) -> CountyChain:

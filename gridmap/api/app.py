@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ from gridmap.api.routers import admin, areas, health, incidents, lookup, open311
 from gridmap.api.routers import activities as activity_routes
 from gridmap.api.routers import cogov_report as cogov_report_routes
 from gridmap.api.routers import patrols as patrol_routes
+from gridmap.api.routers import addresses as address_routes
 from gridmap.api.routers import lists as list_routes
 from gridmap.api.routers import planning as planning_routes
 from gridmap.api.routers import registrations as registration_routes
@@ -20,8 +22,12 @@ from gridmap.api.routers import maps as map_routes
 from gridmap.api.routers import session as session_routes
 from gridmap.api.routers import tiles as tile_routes
 from gridmap.bootstrap import open_configured_store
+from gridmap.coverage.library_edits import UnmatchedLog
 from gridmap.coverage.live import LiveCoverage
+from gridmap.errors import GridmapError
 from gridmap.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,10 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.store = store
         app.state.coverage = LiveCoverage(store)
+        app.state.unmatched = UnmatchedLog()
         observability.watch_store(app)
         try:
             yield
         finally:
+            _flush_unmatched(app)
             app.state.coverage.close()  # a background rebuild under way is dropped, not logged as a failure
             store.close()
 
@@ -64,5 +72,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     for router in (activity_routes.router, patrol_routes.router, cogov_report_routes.router):
         app.include_router(router)
+    app.include_router(address_routes.router)
     observability.register(app)  # added last, so outermost: every request is logged and timed, refused ones too
     return app
+
+
+def _flush_unmatched(app: FastAPI) -> None:
+    """Counts of not-found addresses still in memory are written on the way out (a busy store loses them)."""
+    try:
+        app.state.unmatched.flush(app.state.store)
+    except GridmapError as exc:
+        log.warning("not-found address counts not written at shutdown: %s", exc.message)

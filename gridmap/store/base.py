@@ -236,3 +236,12 @@ class Store(ABC):
     @abstractmethod
     def entity_seq(self, kind: str) -> int:
         """The newest change's number of the kind; other processes poll it to apply changes."""
+
+    @abstractmethod
+    def count_unmatched(self, counts: dict[tuple[str, str], int], *, at: str) -> None:
+        """Add (text, community code) → count of addresses not placed, on the day of ``at``."""
+
+    @abstractmethod
+    def unmatched_addresses(self, *, since: str, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Texts not placed since the day of ``since``, most frequent first: text, community_code,
+        count, last_seen; and how many texts there are."""

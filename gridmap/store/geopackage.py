@@ -37,6 +37,7 @@ from gridmap.store.entity_tables import EntityTables
 from gridmap.store.incident_tables import IncidentTables
 from gridmap.store.scenario_tables import ScenarioTables
 from gridmap.store.session_tables import SessionTables
+from gridmap.store.unmatched_tables import UnmatchedTables
 from gridmap.store.timing import TimedWrites
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ def decode_geometries(blobs: list[bytes | None]) -> np.ndarray:
     return shapely.from_wkb(np.array(wkb, dtype=object))
 
 
-class GeoPackageStore(TimedWrites, IncidentTables, SessionTables, ScenarioTables, EntityTables, Store):
+class GeoPackageStore(TimedWrites, IncidentTables, SessionTables, ScenarioTables, EntityTables, UnmatchedTables,
+                      Store):
     def __init__(self, path: Path, *, secret: str | None = None) -> None:
         """``secret``: the receipt secret from the settings (``GRIDMAP_SECRET``); None uses the key file."""
         self.path = Path(path)

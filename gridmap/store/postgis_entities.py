@@ -23,6 +23,7 @@ from gridmap.store.entity_tables import (
     entity_of,
     entity_where,
 )
+from gridmap.store.unmatched_tables import UNMATCHED_PAGE, UNMATCHED_TOTALS, UNMATCHED_UPSERT, rows_of
 
 _VALUES = ", ".join("%s::jsonb" if c == "body" else "%s" for c in ENTITY_COLUMNS)
 
@@ -111,3 +112,19 @@ class PostgisEntities:
         with self.connect() as conn:  # type: ignore[attr-defined]
             row = conn.execute("SELECT MAX(seq) FROM entity_changes WHERE kind = %s", (kind,)).fetchone()
         return int(row[0] or 0)
+
+    # addresses the library could not place (see ``unmatched_tables``) ------------------------------
+    def count_unmatched(self, counts: dict[tuple[str, str], int], *, at: str) -> None:
+        with self._transaction() as conn:  # type: ignore[attr-defined]
+            conn.cursor().executemany(UNMATCHED_UPSERT.format(m="%s"), rows_of(counts, at))
+
+    def unmatched_addresses(self, *, since: str, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        totals = UNMATCHED_TOTALS.format(m="%s")
+
+        def work(conn: Any) -> tuple[list[dict[str, Any]], int]:
+            total = conn.execute(f"SELECT count(*) FROM ({totals}) t", (since[:10],)).fetchone()[0]
+            rows = conn.cursor(row_factory=dict_row).execute(
+                totals + UNMATCHED_PAGE.format(limit=int(limit), offset=int(offset)), (since[:10],)).fetchall()
+            return [{**r, "count": int(r["count"])} for r in rows], int(total)
+
+        return self.read(work)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, SettingsDep, StoreDep
 from gridmap.api.ratelimit import RATE_LIMITED, IntakeLimit
+from gridmap.coverage import library_edits
 from gridmap.errors import InvalidInput
 from gridmap.incidents import service
 from gridmap.incidents.categories import category_tree
@@ -54,6 +55,8 @@ async def create_incident(
 ) -> dict[str, Any]:
     # a key is the sender's own: a staff actor's, or for the public the client address's
     scope = f"public:{request.client.host if request.client else '-'}" if actor.role == "public" else actor.label
+    if body.address is not None:
+        await run_in_threadpool(library_edits.sync, coverage, store)  # staff edits of the library first
     view, created = await run_in_threadpool(
         lambda: service.intake(store=store, coverage=coverage, body=body, actor=actor,
                                idempotency_key=idempotency_key, idempotency_scope=scope,

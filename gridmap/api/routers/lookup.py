@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from gridmap.api.bodies import load_json
 from gridmap.api.deps import coverage_of
 from gridmap.api.responses import FastJSONResponse
+from gridmap.coverage import library_edits
 from gridmap.coverage.addresses import (
     CSV_COLUMNS,
     MAX_BATCH_ROWS,
@@ -59,7 +60,7 @@ async def lookup(request: Request) -> FastJSONResponse:
     coverage = coverage_of(request)
     address = params.get("address")
     if address is not None:
-        return FastJSONResponse(await run_in_threadpool(lookup_address, coverage, address))
+        return FastJSONResponse(await run_in_threadpool(_by_address, request, coverage, address))
     point = parse_point(params.get("lon"), params.get("lat"))
     return FastJSONResponse(coverage.lookup(*point))
 
@@ -131,7 +132,28 @@ async def lookup_many(request: Request) -> Any:
     items = load_json(body)
     if not isinstance(items, list):
         raise InvalidInput("请求体应为 JSON 数组")
-    return FastJSONResponse(await run_in_threadpool(lookup_batch, coverage, items))
+    return FastJSONResponse(await run_in_threadpool(_batch, request, coverage, items))
+
+
+def _by_address(request: Request, coverage, address: str) -> dict[str, Any]:
+    """Staff edits of the library first (another process may have taken one), then the answer; a text
+    nothing was found for is counted for the staff's list."""
+    store = request.app.state.store
+    library_edits.sync(coverage, store)
+    answer = lookup_address(coverage, address)
+    request.app.state.unmatched.note(answer, address, store)
+    return answer
+
+
+def _batch(request: Request, coverage, items: list[Any]) -> list[dict[str, Any]]:
+    store = request.app.state.store
+    library_edits.sync(coverage, store)
+    answers = lookup_batch(coverage, items)
+    for item, answer in zip(items, answers, strict=True):
+        text = item if isinstance(item, str) else item.get("address") if isinstance(item, dict) else None
+        if isinstance(text, str) and "match" in answer:
+            request.app.state.unmatched.note(answer, text, store)
+    return answers
 
 
 async def _table_answer(request: Request, coverage, raw: bytes) -> Response:
@@ -139,6 +161,7 @@ async def _table_answer(request: Request, coverage, raw: bytes) -> Response:
     wanted = params.get("format")
     if wanted not in (None, "", "csv", "xlsx"):
         raise InvalidInput("format 只能是 csv 或 xlsx")
+    await run_in_threadpool(library_edits.sync, coverage, request.app.state.store)
     kind, data, summary = await run_in_threadpool(
         _answer_table, coverage, raw, encoding=params.get("encoding"), column=params.get("column"), wanted=wanted)
     headers = {"X-Match-Levels": levels_header(summary), "X-Match-Ambiguous": str(summary.get("ambiguous", 0)),
