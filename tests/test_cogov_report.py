@@ -15,6 +15,8 @@ import pytest
 from cogov_fixtures import HOME, OTHER, Cogov, cogov_world
 
 from gridmap.cogov import kinds
+from gridmap.cogov.sample import load_cogov_sample
+from gridmap.settings import SAMPLE_PACKAGE
 from gridmap.store.base import EntityQuery
 
 SINCE, UNTIL = "2026-01-01", "2027-01-01"
@@ -97,8 +99,8 @@ def world(sample_db: Any, copy_store: Any, sample_layers: dict,
 
 # the independent count ----------------------------------------------------------------------------
 
-def _in(day: str | None) -> bool:
-    return day is not None and SINCE <= day[:10] < UNTIL
+def _in(day: str | None, period: dict[str, str] = PERIOD) -> bool:
+    return day is not None and period["since"] <= day[:10] < period["until"]
 
 
 def _all(w: Cogov, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -115,23 +117,24 @@ def _stored(w: Cogov, kind: str, community: str | None) -> list[dict[str, Any]]:
     return rows
 
 
-def _expected(w: Cogov, community: str | None) -> dict[str, Any]:
+def _expected(w: Cogov, community: str | None, period: dict[str, str] = PERIOD) -> dict[str, Any]:
     where = {"community": community} if community else {}
-    units = {r["unit_code"] for r in _stored(w, kinds.UNIT_REGISTRATION, community) if r["registered_on"] < UNTIL}
+    until = period["until"]
+    units = {r["unit_code"] for r in _stored(w, kinds.UNIT_REGISTRATION, community) if r["registered_on"] < until}
     members = [r for r in _stored(w, kinds.MEMBER, community)
-               if r["registered_on"] < UNTIL and r.get("status", "active") == "active"]
-    teams = [r for r in _stored(w, kinds.TEAM, community) if r["created_at"] < UNTIL]
-    needs = [r for r in _stored(w, kinds.NEED, community) if _in(r.get("collected_at") or r["created_at"])]
-    projects = [r for r in _stored(w, kinds.PROJECT, community) if _in(r["created_at"])]
+               if r["registered_on"] < until and r.get("status", "active") == "active"]
+    teams = [r for r in _stored(w, kinds.TEAM, community) if r["created_at"] < until]
+    needs = [r for r in _stored(w, kinds.NEED, community) if _in(r.get("collected_at") or r["created_at"], period)]
+    projects = [r for r in _stored(w, kinds.PROJECT, community) if _in(r["created_at"], period)]
     completed = [r for r in projects if r["status"] in ("completed", "evaluated")]
-    activities = _all(w, "/v1/activities", **where, **PERIOD)
-    meetings = _all(w, "/v1/meetings", **where, **PERIOD)
+    activities = _all(w, "/v1/activities", **where, **period)
+    meetings = _all(w, "/v1/meetings", **where, **period)
     mediation = [i for m in meetings if m["kind"] == "调解" for i in m["items"]]
     workers = w.coverage.workers
     codes = workers["code"] if community is None else workers.loc[workers["community_code"] == community, "code"]
     patrols, visited, assigned = 0, set(), set()
     for code in codes:
-        mine = w.get(f"/v1/workers/{code}/patrols", params=PERIOD).json()
+        mine = w.get(f"/v1/workers/{code}/patrols", params=period).json()
         patrols += mine["total"]
         visited |= set(mine["visited"])
         assigned |= {b["code"] for b in w.get(f"/v1/workers/{code}/buildings").json()["buildings"]}
@@ -231,3 +234,39 @@ def test_who_reads_which_report(world: Cogov, role: str, params: dict, status: i
     assert answer.status_code == status, answer.text
     if role == "outsider":
         assert answer.json()["scope"]["community"] == OTHER
+
+
+# the sample county's year (geodata/build_cogov.py) --------------------------------------------------
+
+SAMPLE_YEAR = {"since": "2025-11-27", "until": "2026-11-27"}
+
+
+@pytest.fixture(scope="module")
+def county(sample_db: Any, copy_store: Any, sample_layers: dict,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cogov]:
+    db = copy_store(sample_db, tmp_path_factory.mktemp("county"), "county.gpkg")
+    for w in cogov_world(db, sample_layers):
+        load_cogov_sample(w.store, SAMPLE_PACKAGE / "cogov.json")
+        yield w
+
+
+def test_the_sample_countys_report_reproduces_its_figures(county: Cogov) -> None:
+    """72 units and 1,969 members registered, 57 teams, 80+ activities, 28 projects done, 28 disputes
+    settled (12 of them in 丰林小区, all mediated): the figures of 临猗县's report."""
+    report = county.get("/v1/cogovernance/report", params=SAMPLE_YEAR).json()
+    assert (report["units_registered"], report["members_registered"], report["teams"]) == (72, 1969, 57)
+    assert report["activities"]["total"] >= 80 and all(report["activities"]["by_type"].values())
+    assert report["projects"]["completed"] == 28 and report["mediation"]["resolved"] == 28
+    assert {"道路亮化", "老旧小区改造", "隐患修复"} <= set(report["projects"]["by_category"])
+    fenglin = [i for m in _all(county, "/v1/meetings", kind="调解", **SAMPLE_YEAR) if m["compound"] == "丰林小区"
+               for i in m["items"]]
+    assert len(fenglin) == 12 and {i["outcome"] for i in fenglin} == {"resolved"}
+    assert "全县72家共建单位及1969名在职党员到社区报到" in report["summary"]
+    assert _figures(report) == _expected(county, None, SAMPLE_YEAR)
+
+
+def test_the_sample_loads_only_into_an_empty_store(county: Cogov) -> None:
+    from gridmap.errors import Conflict
+
+    with pytest.raises(Conflict):
+        load_cogov_sample(county.store, SAMPLE_PACKAGE / "cogov.json")
