@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +218,7 @@ def build() -> dict[str, list[dict[str, Any]]]:
                 "items": [{"need_id": None, "incident_id": None, "topic": "本季度居民需求与共建项目",
                            "decision": "确定下季度办理事项", "outcome": None}]}})
     for n, (community, _kind, title, *_rest) in enumerate(plans, start=1):
-        at = datetime.fromisoformat(out["need"][n - 1]["record"]["collected_at"].replace("Z", "+00:00")) + timedelta(days=3)
+        at = datetime.fromisoformat(out["need"][n - 1]["record"]["collected_at"]) + timedelta(days=3)
         out["meeting"].append({"at": iso(at), "record": {
             "community_code": community, "compound": title[:5], "meeting_kind": "居民议事会", "date": china_day(at),
             "attendees": ["居民代表", "网格员", "共建单位代表"],
@@ -231,7 +232,7 @@ def build() -> dict[str, list[dict[str, Any]]]:
     sittings += [(str(c), None, 0, 1) for c in rng.choice(elsewhere, size=3, replace=False)]
     for community, compound, resolved, unresolved in sittings:
         at = day_at(rng)
-        items = [{"need_id": None, "incident_id": None, "topic": f"{str(rng.choice(disputes))}纠纷",
+        items = [{"need_id": None, "incident_id": None, "topic": f"{rng.choice(disputes)!s}纠纷",
                   "decision": "经调解双方达成一致" if i < resolved else "双方未达成一致，择期再调",
                   "outcome": "resolved" if i < resolved else "unresolved"} for i in range(resolved + unresolved)]
         out["meeting"].append({"at": iso(at), "record": {
@@ -251,7 +252,7 @@ def build() -> dict[str, list[dict[str, Any]]]:
             coords = [[float(x), float(y)] for x, y in zip(visited["lon"], visited["lat"])]
             if len(coords) < 2:
                 coords = coords * 2
-            distance = sum(geod.inv(a[0], a[1], b[0], b[1])[2] for a, b in zip(coords, coords[1:]))
+            distance = sum(geod.inv(a[0], a[1], b[0], b[1])[2] for a, b in pairwise(coords))
             ended = started + timedelta(minutes=40 + 10 * len(coords))
             out["patrol"].append({"at": iso(ended), "record": {
                 "worker_code": code, "community_code": community, "grid_code": grid,

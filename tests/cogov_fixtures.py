@@ -93,7 +93,7 @@ def _codes(layers: dict) -> dict[str, str]:
     workers = layers["workers"]
     home = workers[workers["community_code"] == HOME]
     part_time = set(home.loc[home["role"] == "兼职网格员", "grid_code"])
-    grid = sorted(g for g in home.loc[home["role"] == "专职网格员", "grid_code"] if g in part_time)[0]
+    grid = min(g for g in home.loc[home["role"] == "专职网格员", "grid_code"] if g in part_time)
     return {
         "worker": home[(home["grid_code"] == grid) & (home["role"] == "专职网格员")]["code"].iat[0],
         "mate": home[(home["grid_code"] == grid) & (home["role"] == "兼职网格员")]["code"].iat[0],

@@ -222,3 +222,39 @@ def test_a_meeting_needs_an_item_and_a_known_kind(world: Cogov) -> None:
     assert world.post("/v1/meetings", _meeting(items=[])).status_code == 422
     assert world.post("/v1/meetings", _meeting(kind="座谈会")).status_code == 422
     assert world.get("/v1/meetings", params={"kind": "座谈会"}).status_code == 422
+
+
+# a decision creates a project -------------------------------------------------------------------
+
+def test_a_decision_creates_a_project_for_an_accepted_need(world: Cogov) -> None:
+    need = world.need(status="accepted", households=40)
+    unit = world.units(HOME)[0]
+    item = {"need_id": need, "topic": "八家巷小区无路灯", "decision": "立项安装路灯",
+            "project": {"title": "八家巷小区安装路灯", "lead_unit_code": unit, "planned_start": "2026-05-01"}}
+    answer = world.post("/v1/meetings", _meeting(items=[item]), role="community")
+    assert answer.status_code == 201, answer.text
+    project_id = answer.json()["items"][0]["project_id"]
+    project = world.store.get_entity("project", project_id)
+    assert (project["title"], project["needs"], project["lead_unit_code"], project["status"]) == \
+        ("八家巷小区安装路灯", [need], unit, "planned")
+    assert world.store.get_entity("need", need)["status"] == "in_project"
+
+
+@pytest.mark.parametrize("case", ["no need", "need not accepted", "unknown unit", "same need twice"])
+def test_a_decided_project_is_checked_before_anything_is_written(world: Cogov, case: str) -> None:
+    accepted, collected = world.need(status="accepted"), world.need(status="collected")
+    unit = world.units(HOME)[0]
+    good = {"need_id": accepted, "topic": "路灯", "decision": "立项", "project": {"title": "安装路灯", "lead_unit_code": unit}}
+    items = {
+        "no need": [{**good, "need_id": None}],
+        "need not accepted": [{**good, "need_id": collected}],
+        "unknown unit": [good, {**good, "need_id": world.need(status="accepted"),
+                                "project": {"title": "x", "lead_unit_code": "U999"}}],
+        "same need twice": [good, good],
+    }[case]
+    meetings, projects = world.total(MEETING), world.total("project")
+    answer = world.post("/v1/meetings", _meeting(items=items))
+    assert answer.status_code == 422, answer.text
+    _chinese(answer)
+    assert (world.total(MEETING), world.total("project")) == (meetings, projects)
+    assert world.store.get_entity("need", accepted)["status"] == "accepted"

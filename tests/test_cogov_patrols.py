@@ -4,6 +4,7 @@ kind of caller, on both stores."""
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pyproj
@@ -39,7 +40,7 @@ def _walk(w: Cogov, code: str, steps: int = 5) -> list[list[float]]:
 
 def _geodesic(points: list[list[float]]) -> float:
     geod = pyproj.Geod(ellps="WGS84")
-    return sum(geod.inv(a[0], a[1], b[0], b[1])[2] for a, b in zip(points, points[1:]))
+    return sum(geod.inv(a[0], a[1], b[0], b[1])[2] for a, b in pairwise(points))
 
 
 def _patrol(w: Cogov, code: str, **overrides: Any) -> dict[str, Any]:

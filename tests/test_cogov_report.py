@@ -195,7 +195,7 @@ def test_the_summary_says_it_like_the_county(world: Cogov) -> None:
     summary = report["summary"]
     assert summary.startswith(f"{SINCE}至{UNTIL}，全县{report['units_registered']}家共建单位及"
                               f"{report['members_registered']}名在职党员到社区报到")
-    assert f"开展环境整治、" in summary and f"等活动{report['activities']['total']}次" in summary
+    assert "开展环境整治、" in summary and f"等活动{report['activities']['total']}次" in summary
     assert f"等实事{report['projects']['completed']}件" in summary and "道路亮化" in summary
     assert f"调解矛盾纠纷{report['mediation']['cases']}件" in summary and summary.endswith("。")
     own = world.get("/v1/cogovernance/report", role="worker").json()

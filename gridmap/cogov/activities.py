@@ -15,8 +15,18 @@ from gridmap import records
 from gridmap.access import check_record_read, check_record_write
 from gridmap.auth import Actor
 from gridmap.cogov.kinds import MEMBER, PROJECT
-from gridmap.cogov.service_models import (ACTIVITY, ACTIVITY_TYPES, ActivityChange, ActivityCreate, check_community,
-                                          check_need, in_period, page, parse_day, scoped_records)
+from gridmap.cogov.service_models import (
+    ACTIVITY,
+    ACTIVITY_TYPES,
+    ActivityChange,
+    ActivityCreate,
+    check_community,
+    check_need,
+    in_period,
+    page,
+    parse_day,
+    scoped_records,
+)
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.store.base import EntityQuery, Store
 

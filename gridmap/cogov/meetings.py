@@ -13,10 +13,25 @@ from typing import Any
 from gridmap import records
 from gridmap.access import check_record_write, shape_meeting
 from gridmap.auth import Actor
-from gridmap.cogov.service_models import (MEDIATION, MEDIATION_OUTCOMES, MEETING, MEETING_KINDS, MeetingChange,
-                                          MeetingCreate, MeetingItem, check_community, check_need, in_period, page,
-                                          parse_day, scoped_records)
-from gridmap.errors import InvalidInput
+from gridmap.cogov import projects
+from gridmap.cogov.models import ProjectCreate, ProjectTransition
+from gridmap.cogov.places import unit_row
+from gridmap.cogov.service_models import (
+    MEDIATION,
+    MEDIATION_OUTCOMES,
+    MEETING,
+    MEETING_KINDS,
+    MeetingChange,
+    MeetingCreate,
+    MeetingItem,
+    check_community,
+    check_need,
+    in_period,
+    page,
+    parse_day,
+    scoped_records,
+)
+from gridmap.errors import GridmapError, InvalidInput
 from gridmap.store.base import EntityQuery, Store
 
 LABEL = "会议"
@@ -42,12 +57,57 @@ def _shaped(view: dict[str, Any], actor: Actor) -> dict[str, Any]:
     return shape_meeting(view, actor=actor)
 
 
+def _project_body(item: MeetingItem, community_code: str) -> ProjectCreate:
+    assert item.project is not None and item.need_id is not None
+    decided = item.project
+    return ProjectCreate(title=decided.title, community_code=community_code, needs=[item.need_id],
+                         resources=decided.resources, lead_unit_code=decided.lead_unit_code,
+                         planned_start=decided.planned_start, planned_end=decided.planned_end)
+
+
+def _check_projects(store: Store, coverage: Any, items: list[MeetingItem], community_code: str) -> None:
+    """Everything a decided project needs, checked before anything is written: an accepted need of the
+    community, a known lead unit, resources serving the community. The projects service's own checks are
+    called, so that a project decided in a meeting obeys exactly the rules of one created directly."""
+    for i, item in enumerate(items, start=1):
+        if item.project is None:
+            continue
+        body = _project_body(item, community_code)
+        try:
+            unit_row(coverage, body.lead_unit_code)
+            projects._needs_of(store, body)
+            projects._resources_of(store, body)
+        except InvalidInput as e:
+            raise InvalidInput(f"第 {i} 项决定立项：{e.message}") from None
+
+
+def _start_projects(store: Store, coverage: Any, actor: Actor, items: list[dict[str, Any]],
+                    bodies: list[MeetingItem], community_code: str) -> None:
+    """Create the decided projects (each puts its need ``in_project``) and note their ids in the items.
+    A failure part way (a need changed meanwhile) cancels those already created and refuses the meeting."""
+    made: list[dict[str, Any]] = []
+    try:
+        for item, body in zip(items, bodies):
+            if body.project is not None:
+                project = projects.create(store, coverage, actor, _project_body(body, community_code))
+                item["project_id"] = project["id"]
+                made.append(project)
+    except GridmapError:
+        for project in made:
+            projects.transition(store, coverage, actor, project["id"],
+                                ProjectTransition(action="cancel", note="会议记录未保存，撤销由会议决定的立项"),
+                                if_match=project["version"])
+        raise
+
+
 def create(*, store: Store, coverage: Any, actor: Actor, body: MeetingCreate) -> dict[str, Any]:
     check_record_write(actor, coverage, body.community_code)
     check_community(coverage, body.community_code)
     _check_items(store, body.items, body.community_code, body.kind)
+    _check_projects(store, coverage, body.items, body.community_code)
     record = body.model_dump(mode="json")
     record[KIND_FIELD] = record.pop("kind")
+    _start_projects(store, coverage, actor, record["items"], body.items, body.community_code)
     return _shaped(records.create(store, coverage, actor, MEETING, [record])[0], actor)
 
 

@@ -21,8 +21,15 @@ from gridmap import records
 from gridmap.access import check_patrol_write, check_record_read, shape_patrol
 from gridmap.auth import Actor
 from gridmap.cogov.assignments import assigned_buildings, worker_grids, worker_row
-from gridmap.cogov.service_models import (PATROL, PatrolCreate, in_period, iso_time, page, parse_day,
-                                          scoped_records)
+from gridmap.cogov.service_models import (
+    PATROL,
+    PatrolCreate,
+    in_period,
+    iso_time,
+    page,
+    parse_day,
+    scoped_records,
+)
 from gridmap.coverage.service import check_point
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.incidents import service as incidents

@@ -103,12 +103,29 @@ class ActivityChange(BaseModel):
         return None if v is None else _check_codes(v, "单位")
 
 
+class DecidedProject(BaseModel):
+    """A project a meeting decided on for the item's need (项目清单 from 议事协商)."""
+
+    title: str = Field(min_length=1, max_length=200)
+    lead_unit_code: str = Field(min_length=1, max_length=40)
+    resources: list[int] = Field(default_factory=list, max_length=MAX_LIST)
+    planned_start: dt.date | None = None
+    planned_end: dt.date | None = None
+
+
 class MeetingItem(BaseModel):
     need_id: int | None = Field(None, ge=1)
     incident_id: int | None = Field(None, ge=1)
     topic: str = Field(min_length=1, max_length=500)
     decision: str | None = Field(None, max_length=2000)
     outcome: str | None = Field(None, max_length=500, description="调解：resolved（调解成功）或 unresolved（未成功）")
+    project: DecidedProject | None = Field(None, description="决定立项：为该项的需求（须已受理）建立项目")
+
+    @model_validator(mode="after")
+    def _project_needs_a_need(self) -> MeetingItem:
+        if self.project is not None and self.need_id is None:
+            raise ValueError("决定立项的议题须关联需求 (need_id)")
+        return self
 
 
 class MeetingCreate(BaseModel):
@@ -124,6 +141,9 @@ class MeetingCreate(BaseModel):
 
     @model_validator(mode="after")
     def _outcomes(self) -> MeetingCreate:
+        decided = [i.need_id for i in self.items if i.project is not None]
+        if len(set(decided)) != len(decided):
+            raise ValueError("同一需求在一次会议中只能立项一次")
         if self.kind == MEDIATION:
             for i, item in enumerate(self.items):
                 if item.outcome not in MEDIATION_OUTCOMES:

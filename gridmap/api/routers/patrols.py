@@ -3,9 +3,9 @@ records only their own patrols; assignments are staff records of the worker's co
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, SettingsDep, StoreDep
