@@ -197,3 +197,23 @@ def test_outsiders_workers_are_their_own_communitys(world: Cogov) -> None:
     code = world.codes["outsider"]
     assert world.get(f"/v1/workers/{code}/buildings", role="outsider").json()["community_code"] == OTHER
     assert world.post("/v1/patrols", _patrol(world, code), role="outsider").status_code == 201
+
+
+def test_a_resent_patrol_is_stored_once(world: Cogov) -> None:
+    code = world.codes["worker"]
+    walk = _walk(world, code)
+    finding = {"category": "sanitation.cleaning", "description": "楼道堆放杂物", "lon": walk[1][0], "lat": walk[1][1]}
+    body = _patrol(world, code, findings=[finding], started_at="2026-09-09T01:00:00Z", ended_at="2026-09-09T02:00:00Z")
+    patrols, incidents = world.total(PATROL), world.get("/v1/incidents", params={"limit": 1}).json()["total"]
+    key = {"Idempotency-Key": "phone-42-0909"}
+    first = world.post("/v1/patrols", body, role="worker", headers=key)
+    again = world.post("/v1/patrols", body, role="worker", headers=key)
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["findings"][0]["incident_id"] == first.json()["findings"][0]["incident_id"]
+    assert world.total(PATROL) == patrols + 1
+    assert world.get("/v1/incidents", params={"limit": 1}).json()["total"] == incidents + 1
+    other = world.post("/v1/patrols", {**body, "visits": []}, role="worker", headers=key)
+    assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
+    elsewhere = world.post("/v1/patrols", body, role="dispatcher", headers=key)  # the key is the sender's own
+    assert elsewhere.status_code == 201 and elsewhere.json()["id"] != first.json()["id"]

@@ -10,6 +10,7 @@ counted for should be looked at.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -18,7 +19,7 @@ import pyproj
 import shapely
 
 from gridmap import records
-from gridmap.access import check_patrol_write, check_record_read, shape_patrol
+from gridmap.access import check_patrol_write, check_record_read, shape_patrol, shape_record
 from gridmap.auth import Actor
 from gridmap.cogov.assignments import assigned_buildings, worker_grids, worker_row
 from gridmap.cogov.service_models import (
@@ -31,10 +32,11 @@ from gridmap.cogov.service_models import (
     scoped_records,
 )
 from gridmap.coverage.service import check_point
-from gridmap.errors import InvalidInput, NotFound
+from gridmap.errors import Conflict, InvalidInput, NotFound
 from gridmap.incidents import service as incidents
 from gridmap.incidents.categories import get_category
 from gridmap.incidents.models import IncidentCreate
+from gridmap.records import view_of
 from gridmap.store.base import EntityQuery, Store
 
 LABEL = "巡查记录"
@@ -79,9 +81,19 @@ def _check_findings(coverage: Any, body: PatrolCreate, margin_m: float) -> None:
 
 
 def create(*, store: Store, coverage: Any, actor: Actor, body: PatrolCreate,
-           service_area_margin_m: float = incidents.SERVICE_AREA_MARGIN_M) -> dict[str, Any]:
-    """Check everything, then report the findings as incidents, then store the patrol naming them."""
+           service_area_margin_m: float = incidents.SERVICE_AREA_MARGIN_M,
+           idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
+    """Check everything, then report the findings as incidents, then store the patrol naming them;
+    (the patrol, created). A phone on a poor connection resends: with an ``Idempotency-Key`` the same
+    sender's resend answers the patrol already stored (its findings' incidents are keyed too, so a
+    resend after a failure part way reports none twice); the same key with another body is a 409."""
     check_patrol_write(actor, coverage, body.worker_code)
+    request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    key = f"{actor.label}#{idempotency_key}" if idempotency_key else None
+    if key is not None:
+        stored = store.find_entity(PATROL, key)
+        if stored is not None:
+            return _replayed(stored, request_hash, actor, coverage), False
     try:
         worker = worker_row(coverage, body.worker_code)
     except NotFound as e:
@@ -94,13 +106,16 @@ def create(*, store: Store, coverage: Any, actor: Actor, body: PatrolCreate,
     grids = worker_grids(coverage, worker)
     outside = outside_m(coverage, grids, coordinates)
     findings = []
-    for finding in body.findings:
+    for i, finding in enumerate(body.findings):
         report = IncidentCreate(category=finding.category, description=finding.description, lon=finding.lon,
                                 lat=finding.lat, source=incidents.WORKER_SOURCE)
         view, _ = incidents.intake(store=store, coverage=coverage, body=report, actor=actor,
-                                   service_area_margin_m=service_area_margin_m)
+                                   idempotency_key=f"patrol:{idempotency_key}:{i}" if idempotency_key else None,
+                                   idempotency_scope=actor.label, service_area_margin_m=service_area_margin_m)
         findings.append({**finding.model_dump(mode="json"), "incident_id": view["id"]})
     record = {
+        "key": key,
+        "request_hash": request_hash,
         "worker_code": worker["code"],
         "community_code": worker.get("community_code"),
         "grid_code": worker.get("grid_code") or None,
@@ -114,7 +129,20 @@ def create(*, store: Store, coverage: Any, actor: Actor, body: PatrolCreate,
         "visits": [v.model_dump(mode="json") for v in body.visits],
         "findings": findings,
     }
-    return shape_patrol(records.create(store, coverage, actor, PATROL, [record])[0], actor=actor)
+    try:
+        view = records.create(store, coverage, actor, PATROL, [record])[0]
+    except Conflict:
+        stored = store.find_entity(PATROL, key) if key is not None else None
+        if stored is None:
+            raise
+        return _replayed(stored, request_hash, actor, coverage), False
+    return shape_patrol(view, actor=actor), True
+
+
+def _replayed(stored: dict[str, Any], request_hash: str, actor: Actor, coverage: Any) -> dict[str, Any]:
+    if stored.get("request_hash") != request_hash:
+        raise Conflict("该 Idempotency-Key 已用于另一份巡查记录，请换一个键")
+    return shape_patrol(shape_record(view_of(stored), actor=actor, coverage=coverage), actor=actor)
 
 
 def get(*, store: Store, coverage: Any, actor: Actor, patrol_id: int) -> dict[str, Any]:

@@ -3,9 +3,9 @@ records only their own patrols; assignments are staff records of the worker's co
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, SettingsDep, StoreDep
@@ -33,10 +33,16 @@ async def assign_buildings(code: str, body: AssignmentSet, response: Response, s
 
 
 @router.post("/patrols", status_code=201, summary="登记巡查：轨迹、走访楼栋、发现的问题（自动上报为事件，来源“网格员巡查”）")
-async def create_patrol(body: PatrolCreate, response: Response, store: StoreDep, coverage: CoverageDep,
-                        actor: ActorDep, settings: SettingsDep) -> dict[str, Any]:
-    view = await run_in_threadpool(lambda: patrols.create(store=store, coverage=coverage, actor=actor, body=body,
-                                                          service_area_margin_m=settings.service_area_margin_m))
+async def create_patrol(
+    body: PatrolCreate, response: Response, store: StoreDep, coverage: CoverageDep, actor: ActorDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200, description="重发时用同一个键：不会重复登记")] = None,
+) -> dict[str, Any]:
+    view, created = await run_in_threadpool(lambda: patrols.create(
+        store=store, coverage=coverage, actor=actor, body=body, service_area_margin_m=settings.service_area_margin_m,
+        idempotency_key=idempotency_key))
+    if not created:
+        response.status_code = 200
     return etag(response, view)
 
 
