@@ -68,14 +68,19 @@ def _tokens(store: Any, layers: dict[str, Any]) -> tuple[dict[str, dict[str, str
     return headers, codes, home["grid_code"].iat[0]
 
 
-@pytest.fixture(scope="module")
-def world(sample_db, copy_store, sample_layers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """A writable copy of the sample county per test module and backend."""
-    db = copy_store(sample_db, tmp_path_factory.mktemp("cogov"), "cogov.gpkg")
-    headers, codes, grid = _tokens(open_test_store(db), sample_layers)
-    settings = store_settings(db=db, load_sample_if_empty=False, admin_token=ADMIN_TOKEN)
-    with TestClient(create_app(settings)) as client:
-        yield World(client, headers, codes, sample_layers, grid, db)
+def world_fixture(name: str) -> Any:
+    """A module-scoped fixture: a writable copy of the sample county per test module and backend
+    (``world = world_fixture("lists")`` in the module)."""
+
+    @pytest.fixture(scope="module")
+    def world(sample_db, copy_store, sample_layers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+        db = copy_store(sample_db, tmp_path_factory.mktemp(f"cogov-{name}"), "cogov.gpkg")
+        headers, codes, grid = _tokens(open_test_store(db), sample_layers)
+        settings = store_settings(db=db, load_sample_if_empty=False, admin_token=ADMIN_TOKEN)
+        with TestClient(create_app(settings)) as client:
+            yield World(client, headers, codes, sample_layers, grid, db)
+
+    return world
 
 
 def member_body(name: str = "李明", phone: str = "13912345679", *, community: str = HOME, grid: str | None = None,

@@ -260,6 +260,7 @@ ROWS += [
     Row("GET", "/v1/addresses/{entry_id}/history", staff(200), _library_path),
 ]
 
+
 # co-governance, issue #13 §3-5: activities, meetings, 包楼院, patrols, the report ----------------------
 COGOV_WRITERS = ("worker", "mate", "community", "dispatcher", "admin")
 """Staff records of the planted grid's community: its workers, the command centre; not planners."""
@@ -476,6 +477,25 @@ ROWS += [
                    "json": {"action": "start"}, "headers": {"If-Match": '"1"'}}),
     Row("GET", "/v1/projects/{project_id}/history", staff(200, readers=IN_SCOPE),
         lambda w: {"path_params": {"project_id": _admin_json(w, "POST", "/v1/projects", _project_body(w))["id"]}}),
+]
+
+
+def _corrected(build: Callable[[World], dict[str, Any]], change: dict[str, Any]) -> Callable[[World], dict[str, Any]]:
+    """A new record of §1-2 (version 1) and a correction of it."""
+    return lambda w: {**build(w), "json": change, "headers": {"If-Match": '"1"'}}
+
+
+ROWS += [
+    Row("PATCH", "/v1/registrations/units/{registration_id}", staff(200, readers=COGOV_WRITERS),
+        _corrected(_registered("unit"), {"contact": {"name": "马丽", "phone": "13900009999"}})),
+    Row("PATCH", "/v1/members/{code}", staff(200, readers=COGOV_WRITERS),
+        _corrected(_registered("member"), {"skills": ["维修", "电工"]})),
+    Row("PATCH", "/v1/teams/{code}", staff(200, readers=COGOV_WRITERS), _corrected(_registered("team"), {"name": "亮化队"})),
+    Row("PATCH", "/v1/needs/{need_id}", staff(200, readers=COGOV_WRITERS),
+        _corrected(lambda w: {"path_params": {"need_id": _need(w)}}, {"households": 30})),
+    Row("PATCH", "/v1/resources/{resource_id}", staff(200, readers=COGOV_WRITERS),
+        _corrected(lambda w: {"path_params": {"resource_id": _admin_json(w, "POST", "/v1/resources",
+                                                                         _resource_body(w))["id"]}}, {"quantity": 2})),
 ]
 
 SENSITIVE_ROWS = [

@@ -3,15 +3,18 @@ of incidents to needs, on both store backends, for every kind of caller."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyproj
 import pytest
 import shapely
-from cogov_world import HOME, OTHER, World, member_body, need_body, world  # noqa: F401 - the fixture
+from cogov_world import HOME, OTHER, World, member_body, need_body, world_fixture
 
 from gridmap.cogov.categories import NEED_CATEGORIES
+
+world = world_fixture("lists")
 
 GEOD = pyproj.Geod(ellps="WGS84")
 
@@ -289,7 +292,7 @@ def test_matches_rank_as_an_independent_computation_ranks_them(world: World) -> 
         score, metres = mine[item["resource"]["id"]]
         assert item["score"] == pytest.approx(score, abs=0.15)
         assert item["factors"]["distance_m"] == pytest.approx(metres, rel=0.005, abs=1)
-    for a, b in zip(got, got[1:]):  # descending score, nearer first on a tie (beyond measuring noise)
+    for a, b in itertools.pairwise(got):  # descending score, nearer first on a tie (beyond measuring noise)
         assert mine[a][0] >= mine[b][0] - 0.15, (a, b)
     for name in ("venue", "expired", "none_left"):
         assert made[name]["id"] not in got, name
@@ -380,3 +383,44 @@ def test_who_may_run_projects_and_stale_versions(world: World) -> None:
     assert world.get(path).json()["status"] == "in_progress"
     listed = world.get("/v1/projects", "outsider").json()
     assert all(p["community_code"] == OTHER for p in listed["items"])
+
+
+# corrections ------------------------------------------------------------------------------------------
+
+def _patch(w: World, path: str, body: dict[str, Any], role: str = "admin", *, expect: int = 200) -> Any:
+    headers = {**w.headers[role], "If-Match": w.get(path).headers["ETag"]}
+    answer = w.client.patch(path, json=body, headers=headers)
+    assert answer.status_code == expect, answer.text
+    return answer
+
+
+def test_an_offer_that_runs_out_or_is_withdrawn_is_no_longer_matched(world: World) -> None:
+    lon, lat = _inside(world, world.home_grid)
+    need = _need(world, lon=lon, lat=lat)
+    offer = _resource(world, ("unit", "U029"), "设备", [HOME])
+    matches = f"/v1/needs/{need['id']}/matches"
+    assert offer["id"] in {i["resource"]["id"] for i in world.get(matches, params={"limit": 100}).json()["items"]}
+    path = f"/v1/resources/{offer['id']}"
+    changed = _patch(world, path, {"quantity": 0, "communities": [HOME, OTHER]}, "worker").json()
+    assert (changed["quantity"], changed["community_names"]) == (0, ["双塔社区", "崇相西社区"])
+    assert offer["id"] not in {i["resource"]["id"] for i in world.get(matches, params={"limit": 100}).json()["items"]}
+    _patch(world, path, {"quantity": 5})
+    assert offer["id"] in {i["resource"]["id"] for i in world.get(matches, params={"limit": 100}).json()["items"]}
+    _patch(world, path, {"status": "withdrawn"})
+    assert offer["id"] not in {i["resource"]["id"] for i in world.get(matches, params={"limit": 100}).json()["items"]}
+    _patch(world, path, {"quantity": 1}, "outsider", expect=403)
+    _patch(world, path, {"quantity": 1}, "planner", expect=403)
+    assert [h["action"] for h in world.get(f"{path}/history").json()] == ["create", "update", "update", "update"]
+
+
+def test_a_need_is_described_better_until_it_is_done(world: World) -> None:
+    need = _need(world)
+    path = f"/v1/needs/{need['id']}"
+    better = _patch(world, path, {"households": 124, "category": "供暖", "title": "壕村供暖"}, "community").json()
+    assert (better["households"], better["category"], better["title"], better["status"]) == (124, "供暖", "壕村供暖",
+                                                                                           "collected")
+    _patch(world, path, {"category": "修路灯"}, expect=422)
+    _patch(world, path, {"status": "done"}, expect=422)  # statuses change only through transitions
+    _move(world, path, "accept")
+    _move(world, path, "complete")
+    assert "不能再修改" in _patch(world, path, {"households": 1}, expect=409).json()["detail"]

@@ -7,9 +7,11 @@ import io
 import re
 
 import pytest
-from cogov_world import HOME, OTHER, World, member_body, world  # noqa: F401 - the fixture
+from cogov_world import HOME, OTHER, World, member_body, world_fixture
 
 from gridmap.cogov import kinds
+
+world = world_fixture("registrations")
 
 
 def _count(w: World, path: str, **params: str) -> int:
@@ -242,3 +244,60 @@ def test_a_row_of_another_community_is_forbidden_and_nothing_is_written(world: W
     assert _count(world, "/v1/members") == before
     _import(world, "members", data, "planner", expect=403)
     _import(world, "members", data, "public", expect=401)
+
+
+# corrections ------------------------------------------------------------------------------------------
+
+def _patch(w: World, path: str, body: dict, role: str = "admin", *, version: str | None = "current",
+           expect: int = 200):
+    headers = dict(w.headers[role])
+    if version == "current":
+        headers["If-Match"] = w.get(path).headers["ETag"]
+    elif version is not None:
+        headers["If-Match"] = version
+    answer = w.client.patch(path, json=body, headers=headers)
+    assert answer.status_code == expect, answer.text
+    return answer
+
+
+def test_a_member_moves_grid_and_learns_a_skill_with_the_current_version(world: World) -> None:
+    made = world.post("/v1/registrations/members", json=member_body("何平", "13988880001")).json()
+    path = f"/v1/members/{made['code']}"
+    grids = world.layers["grids"]
+    grid = sorted(grids.loc[grids["community_code"] == HOME, "code"])[1]
+    moved = _patch(world, path, {"grid_code": grid, "skills": ["维修", "法律咨询"]}, "worker").json()
+    assert (moved["code"], moved["grid_code"], moved["skills"], moved["version"]) == (made["code"], grid,
+                                                                                     ["维修", "法律咨询"], 2)
+    _patch(world, path, {"skills": ["医疗"]}, version=None, expect=428)
+    _patch(world, path, {"skills": ["医疗"]}, version='"1"', expect=412)
+    _patch(world, path, {"grid_code": "140821100010-01"}, expect=422)
+    _patch(world, path, {"status": "withdrawn"}, "outsider", expect=403)
+    _patch(world, path, {"status": "withdrawn"}, "planner", expect=403)
+    _patch(world, path, {"status": "withdrawn"}, "public", expect=401)
+    _patch(world, path, {}, expect=422)
+    _patch(world, "/v1/members/M99999", {"status": "withdrawn"}, version='"1"', expect=404)
+    history = world.get(f"{path}/history", "community").json()
+    assert [h["action"] for h in history] == ["create", "update"]
+    assert (history[1]["before"]["grid_code"], history[1]["after"]["grid_code"]) == (None, grid)
+    assert history[1]["actor"] == f"worker:{world.codes['worker']}"
+    gone = _patch(world, path, {"status": "withdrawn", "grid_code": ""}).json()
+    assert (gone["status"], gone["grid_code"], gone["skills"]) == ("withdrawn", None, ["维修", "法律咨询"])
+
+
+def test_a_unit_contact_and_a_team_are_corrected(world: World) -> None:
+    made = world.post("/v1/registrations/units", json={"unit_code": "U023", "community_code": HOME,
+                                                       "registered_on": "2025-03-01"}).json()
+    path = f"/v1/registrations/units/{made['id']}"
+    changed = _patch(world, path, {"contact": {"name": "马丽", "phone": "13900009999"}}, "community").json()
+    assert (changed["contact_name"], changed["contact_phone"], changed["status"]) == ("马丽", "13900009999", "active")
+    assert world.get(path, "planner").json()["contact_phone"] == "139****9999"
+    assert _patch(world, path, {"status": "withdrawn"}).json()["status"] == "withdrawn"
+
+    a = world.post("/v1/registrations/members", json=member_body("甲一", "13988880011")).json()
+    b = world.post("/v1/registrations/members", json=member_body("乙二", "13988880012")).json()
+    team = world.post("/v1/teams", json={"name": "服务队", "community_code": HOME, "members": [a["code"]]}).json()
+    tpath = f"/v1/teams/{team['code']}"
+    grown = _patch(world, tpath, {"members": [a["code"], b["code"]], "station_code": "S027"}, "worker").json()
+    assert (grown["members"], grown["station_name"]) == ([a["code"], b["code"]], "圣慧小区党群服务站")
+    _patch(world, tpath, {"station_code": "S001"}, expect=422)
+    _patch(world, tpath, {"members": ["M99999"]}, expect=422)

@@ -17,6 +17,7 @@ then to the older resource.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -29,7 +30,7 @@ from gridmap.cogov.categories import need_category
 from gridmap.cogov.places import community_centre, grid_centre, metres, station_row, unit_row
 from gridmap.cogov.registrations import find_member, find_team
 from gridmap.coverage.service import Coverage
-from gridmap.errors import InvalidInput
+from gridmap.errors import InvalidInput, NotFound
 from gridmap.store.base import EntityQuery, Store
 
 WEIGHTS: Final = {"category": 40.0, "serves": 30.0, "skills": 20.0, "distance": 20.0, "available": 10.0,
@@ -45,7 +46,9 @@ class ProviderFacts:
 
 
 def provider_facts(store: Store, coverage: Coverage, kind: str, code: str) -> ProviderFacts:
-    """Where a provider is and what it knows, read from the layers and registrations as they are now."""
+    """Where a provider is and what it knows, read from the layers and registrations as they are now. A
+    unit, grid or station that a newer data package no longer holds leaves the place unknown (no distance
+    points) rather than failing the whole ranking."""
     if kind == "unit":
         try:
             unit = unit_row(coverage, code)
@@ -54,8 +57,9 @@ def provider_facts(store: Store, coverage: Coverage, kind: str, code: str) -> Pr
         return ProviderFacts((unit["lon"], unit["lat"]), frozenset(unit["resources"]))
     if kind == "member":
         member = find_member(store, code)
-        return ProviderFacts(_member_position(coverage, member), frozenset(member["skills"])) if member else \
-            ProviderFacts(None, frozenset())
+        if member is None:
+            return ProviderFacts(None, frozenset())
+        return ProviderFacts(_place(lambda: _member_position(coverage, member)), frozenset(member["skills"]))
     team = find_team(store, code)
     if team is None:
         return ProviderFacts(None, frozenset())
@@ -63,9 +67,21 @@ def provider_facts(store: Store, coverage: Coverage, kind: str, code: str) -> Pr
     for member_code in team["members"]:
         member = find_member(store, member_code)
         skills |= set(member["skills"]) if member else set()
-    position = (station_row(coverage, team["station_code"])["lon"], station_row(coverage, team["station_code"])["lat"]) \
-        if team.get("station_code") else community_centre(coverage, team["community_code"])
-    return ProviderFacts(position, frozenset(skills))
+    return ProviderFacts(_place(lambda: _team_position(coverage, team)), frozenset(skills))
+
+
+def _place(where: Callable[[], tuple[float, float] | None]) -> tuple[float, float] | None:
+    try:
+        return where()
+    except (InvalidInput, NotFound):
+        return None
+
+
+def _team_position(coverage: Coverage, team: dict[str, Any]) -> tuple[float, float] | None:
+    if team.get("station_code"):
+        station = station_row(coverage, team["station_code"])
+        return station["lon"], station["lat"]
+    return community_centre(coverage, team["community_code"])
 
 
 def _member_position(coverage: Coverage, member: dict[str, Any]) -> tuple[float, float] | None:

@@ -128,3 +128,45 @@ class ProjectTransition(BaseModel):
     rating: int | None = Field(None, ge=1, le=5, description="evaluate: 居民评价（1–5，必填）")
     households_benefited: int | None = Field(None, ge=0, le=1_000_000,
                                              description="complete: 受益户数（默认为所含需求的户数之和）")
+
+
+# changes (PATCH): only the fields sent are changed -------------------------------------------------------
+
+RecordStatus = Literal["active", "withdrawn"]
+"""``withdrawn``: a registration, team or offer that no longer holds (kept, with its history; the report
+counts active ones)."""
+
+
+class UnitRegistrationChange(BaseModel):
+    contact: Contact | None = None
+    status: RecordStatus | None = None
+
+
+class MemberChange(BaseModel):
+    phone: str | None = Field(None, min_length=5, max_length=30)
+    unit_code: Code | None = None
+    grid_code: str | None = Field(None, max_length=40, description="新的网格（须属于本社区）；空字符串表示不编入网格")
+    skills: list[Skill] | None = Field(None, max_length=20)
+    status: RecordStatus | None = None
+
+
+class TeamChange(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    station_code: Code | None = None
+    members: list[Code] | None = Field(None, min_length=1, max_length=MAX_LIST)
+    status: RecordStatus | None = None
+
+
+class ResourceChange(BaseModel):
+    description: str | None = Field(None, min_length=1, max_length=2000)
+    quantity: float | None = Field(None, ge=0, le=1e12)
+    communities: list[Code] | None = Field(None, min_length=1, max_length=MAX_LIST)
+    available_until: date | None = None
+    status: RecordStatus | None = None
+
+
+class NeedChange(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    category: Text | None = None
+    description: str | None = Field(None, max_length=4000)
+    households: int | None = Field(None, ge=0, le=1_000_000)

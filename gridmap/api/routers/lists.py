@@ -7,33 +7,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap import records
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, StoreDep
-from gridmap.cogov import kinds, matching, needs, projects, resources
-from gridmap.cogov.models import NeedCreate, NeedTransition, ProjectCreate, ProjectTransition, Promote, ResourceCreate
-from gridmap.errors import InvalidInput
+from gridmap.api.routers.registrations import IfMatch, etag, version_of
+from gridmap.cogov import changes, kinds, matching, needs, projects, resources
+from gridmap.cogov.models import (
+    NeedChange,
+    NeedCreate,
+    NeedTransition,
+    ProjectCreate,
+    ProjectTransition,
+    Promote,
+    ResourceChange,
+    ResourceCreate,
+)
 
 router = APIRouter(prefix="/v1", tags=["co-governance: three lists"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-IfMatch = Annotated[str | None, Header(description="记录的 ETag（版本号）；必填，缺少时为 428，过期时为 412")]
-
-
-def _etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{view["version"]}"'
-    return view
-
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    try:
-        return int(if_match.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise InvalidInput(f"If-Match 应为记录的版本号（ETag），收到 {if_match!r}") from None
 
 
 # needs ------------------------------------------------------------------------------------------------
@@ -41,7 +35,7 @@ def _version(if_match: str | None) -> int | None:
 @router.post("/needs", status_code=201, summary="登记居民需求（需求清单）；有经纬度或地址时定位到网格")
 async def create_need(body: NeedCreate, response: Response, store: StoreDep, coverage: CoverageDep,
                       actor: ActorDep) -> dict[str, Any]:
-    return _etag(response, await run_in_threadpool(needs.create, store, coverage, actor, body))
+    return etag(response, await run_in_threadpool(needs.create, store, coverage, actor, body))
 
 
 @router.get("/needs", summary="需求列表（按社区、网格、状态、类别、来源事件筛选；分页）")
@@ -58,15 +52,23 @@ async def list_needs(store: StoreDep, coverage: CoverageDep, actor: ActorDep, co
 async def get_need(need_id: RowId, response: Response, store: StoreDep, coverage: CoverageDep,
                    actor: ActorDep) -> dict[str, Any]:
     view = await run_in_threadpool(records.get, store, coverage, actor, kinds.NEED, need_id, label=needs.LABEL)
-    return _etag(response, view)
+    return etag(response, view)
+
+
+@router.patch("/needs/{need_id}", summary="修改需求：标题、类别、描述、户数（办结或不予受理后不能修改）；须带 If-Match")
+async def change_need(need_id: RowId, body: NeedChange, response: Response, store: StoreDep, coverage: CoverageDep,
+                      actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
+    version = version_of(if_match)
+    view = await run_in_threadpool(lambda: changes.change_need(store, coverage, actor, need_id, body, if_match=version))
+    return etag(response, view)
 
 
 @router.post("/needs/{need_id}/transitions", summary="需求流转：受理、不予受理（须说明理由）、办结、重新收集")
 async def need_transition(need_id: RowId, body: NeedTransition, response: Response, store: StoreDep,
                           coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
-    version = _version(if_match)
+    version = version_of(if_match)
     view = await run_in_threadpool(lambda: needs.transition(store, coverage, actor, need_id, body, if_match=version))
-    return _etag(response, view)
+    return etag(response, view)
 
 
 @router.get("/needs/{need_id}/history", summary="需求的修改记录：谁、何时、改前改后")
@@ -87,7 +89,7 @@ async def need_matches(need_id: RowId, store: StoreDep, coverage: CoverageDep, a
 async def promote_incident(incident_id: RowId, body: Promote, response: Response, store: StoreDep,
                            coverage: CoverageDep, actor: ActorDep) -> dict[str, Any]:
     view = await run_in_threadpool(needs.promote, store, coverage, actor, incident_id, body)
-    return _etag(response, view)
+    return etag(response, view)
 
 
 # resources --------------------------------------------------------------------------------------------
@@ -95,7 +97,7 @@ async def promote_incident(incident_id: RowId, body: Promote, response: Response
 @router.post("/resources", status_code=201, summary="登记资源（资源清单）：单位、党员或服务团队可提供的资金、场地、设备等")
 async def create_resource(body: ResourceCreate, response: Response, store: StoreDep, coverage: CoverageDep,
                           actor: ActorDep) -> dict[str, Any]:
-    return _etag(response, await run_in_threadpool(resources.create, store, coverage, actor, body))
+    return etag(response, await run_in_threadpool(resources.create, store, coverage, actor, body))
 
 
 @router.get("/resources", summary="资源列表（按服务社区、类别、提供方筛选；分页）")
@@ -112,7 +114,17 @@ async def get_resource(resource_id: RowId, response: Response, store: StoreDep, 
                        actor: ActorDep) -> dict[str, Any]:
     view = await run_in_threadpool(records.get, store, coverage, actor, kinds.RESOURCE, resource_id,
                                    label=resources.LABEL)
-    return _etag(response, view)
+    return etag(response, view)
+
+
+@router.patch("/resources/{resource_id}",
+              summary="修改资源：描述、数量、服务社区、可用期、状态（withdrawn 表示不再提供）；须带 If-Match")
+async def change_resource(resource_id: RowId, body: ResourceChange, response: Response, store: StoreDep,
+                          coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
+    version = version_of(if_match)
+    view = await run_in_threadpool(lambda: changes.change_resource(store, coverage, actor, resource_id, body,
+                                                                   if_match=version))
+    return etag(response, view)
 
 
 @router.get("/resources/{resource_id}/history", summary="资源的修改记录")
@@ -127,7 +139,7 @@ async def resource_history(resource_id: RowId, store: StoreDep, coverage: Covera
 @router.post("/projects", status_code=201, summary="立项（项目清单）：已受理的需求 + 资源 + 牵头单位")
 async def create_project(body: ProjectCreate, response: Response, store: StoreDep, coverage: CoverageDep,
                          actor: ActorDep) -> dict[str, Any]:
-    return _etag(response, await run_in_threadpool(projects.create, store, coverage, actor, body))
+    return etag(response, await run_in_threadpool(projects.create, store, coverage, actor, body))
 
 
 @router.get("/projects", summary="项目列表（按社区、状态、牵头单位筛选；分页）")
@@ -143,17 +155,17 @@ async def get_project(project_id: RowId, response: Response, store: StoreDep, co
                       actor: ActorDep) -> dict[str, Any]:
     view = await run_in_threadpool(records.get, store, coverage, actor, kinds.PROJECT, project_id,
                                    label=projects.LABEL)
-    return _etag(response, view)
+    return etag(response, view)
 
 
 @router.post("/projects/{project_id}/transitions",
              summary="项目流转：开工、完工（所含需求办结并记录受益户数）、评价（居民评分）、取消")
 async def project_transition(project_id: RowId, body: ProjectTransition, response: Response, store: StoreDep,
                              coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
-    version = _version(if_match)
+    version = version_of(if_match)
     view = await run_in_threadpool(lambda: projects.transition(store, coverage, actor, project_id, body,
                                                                if_match=version))
-    return _etag(response, view)
+    return etag(response, view)
 
 
 @router.get("/projects/{project_id}/history", summary="项目的修改记录")

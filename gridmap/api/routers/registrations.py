@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap import records
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, StoreDep
-from gridmap.cogov import bulk, kinds, registrations
-from gridmap.cogov.models import MemberRegistrationCreate, TeamCreate, UnitRegistrationCreate
+from gridmap.cogov import bulk, changes, kinds, registrations
+from gridmap.cogov.models import (
+    MemberChange,
+    MemberRegistrationCreate,
+    TeamChange,
+    TeamCreate,
+    UnitRegistrationChange,
+    UnitRegistrationCreate,
+)
 from gridmap.coverage.tables import XLSX_MEDIA_TYPE
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.store.base import EntityQuery, Store
@@ -29,9 +36,22 @@ _TABLE_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def _etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
+IfMatch = Annotated[str | None, Header(description="记录的 ETag（版本号）；必填，缺少时为 428，过期时为 412")]
+
+
+def etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
     response.headers["ETag"] = f'"{view["version"]}"'
     return view
+
+
+def version_of(if_match: str | None) -> int | None:
+    """The version an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); None when absent."""
+    if if_match is None:
+        return None
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise InvalidInput(f"If-Match 应为记录的版本号（ETag），收到 {if_match!r}") from None
 
 
 async def _upload(request: Request) -> bytes:
@@ -51,7 +71,7 @@ async def _upload(request: Request) -> bytes:
 async def register_unit(body: UnitRegistrationCreate, response: Response, store: StoreDep, coverage: CoverageDep,
                         actor: ActorDep) -> dict[str, Any]:
     views = await run_in_threadpool(registrations.register_units, store, coverage, actor, [body])
-    return _etag(response, views[0])
+    return etag(response, views[0])
 
 
 @router.post("/registrations/units/import", status_code=201, openapi_extra=_TABLE_BODY,
@@ -77,7 +97,18 @@ async def get_unit_registration(registration_id: RowId, response: Response, stor
                                 actor: ActorDep) -> dict[str, Any]:
     view = await run_in_threadpool(records.get, store, coverage, actor, kinds.UNIT_REGISTRATION, registration_id,
                                    label="单位报到")
-    return _etag(response, view)
+    return etag(response, view)
+
+
+@router.patch("/registrations/units/{registration_id}",
+              summary="修改单位报到：联系人、状态（withdrawn 表示不再在此社区报到）；须带 If-Match")
+async def change_unit_registration(registration_id: RowId, body: UnitRegistrationChange, response: Response,
+                                   store: StoreDep, coverage: CoverageDep, actor: ActorDep,
+                                   if_match: IfMatch = None) -> dict[str, Any]:
+    version = version_of(if_match)
+    view = await run_in_threadpool(lambda: changes.change_unit_registration(store, coverage, actor, registration_id,
+                                                                            body, if_match=version))
+    return etag(response, view)
 
 
 @router.get("/registrations/units/{registration_id}/history", summary="单位报到的修改记录")
@@ -98,7 +129,7 @@ def _member(view: dict[str, Any]) -> dict[str, Any]:
 async def register_member(body: MemberRegistrationCreate, response: Response, store: StoreDep,
                           coverage: CoverageDep, actor: ActorDep) -> dict[str, Any]:
     views = await run_in_threadpool(registrations.register_members, store, coverage, actor, [body])
-    return _etag(response, views[0])
+    return etag(response, views[0])
 
 
 @router.post("/registrations/members/import", status_code=201, openapi_extra=_TABLE_BODY,
@@ -136,7 +167,16 @@ async def get_member(code: MemberCode, response: Response, store: StoreDep, cove
                      actor: ActorDep) -> dict[str, Any]:
     n = await run_in_threadpool(_n, store, kinds.MEMBER, code, "党员")
     view = await run_in_threadpool(records.get, store, coverage, actor, kinds.MEMBER, n, label="党员")
-    return _etag(response, _member(view))
+    return etag(response, _member(view))
+
+
+@router.patch("/members/{code}", summary="修改党员报到信息：手机、单位、网格、技能、状态；须带 If-Match")
+async def change_member(code: MemberCode, body: MemberChange, response: Response, store: StoreDep,
+                        coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
+    version = version_of(if_match)
+    n = await run_in_threadpool(_n, store, kinds.MEMBER, code, "党员")
+    view = await run_in_threadpool(lambda: changes.change_member(store, coverage, actor, n, body, if_match=version))
+    return etag(response, _member(view))
 
 
 @router.get("/members/{code}/history", summary="党员报到信息的修改记录")
@@ -156,7 +196,7 @@ def _team(view: dict[str, Any]) -> dict[str, Any]:
 async def create_team(body: TeamCreate, response: Response, store: StoreDep, coverage: CoverageDep,
                       actor: ActorDep) -> dict[str, Any]:
     view = await run_in_threadpool(registrations.create_team, store, coverage, actor, body)
-    return _etag(response, view)
+    return etag(response, view)
 
 
 @router.get("/teams", summary="党员服务团队列表（按社区、服务站筛选；分页）")
@@ -173,7 +213,16 @@ async def get_team(code: TeamCode, response: Response, store: StoreDep, coverage
                    actor: ActorDep) -> dict[str, Any]:
     n = await run_in_threadpool(_n, store, kinds.TEAM, code, "服务团队")
     view = await run_in_threadpool(records.get, store, coverage, actor, kinds.TEAM, n, label="服务团队")
-    return _etag(response, _team(view))
+    return etag(response, _team(view))
+
+
+@router.patch("/teams/{code}", summary="修改服务团队：名称、服务站、成员、状态；须带 If-Match")
+async def change_team(code: TeamCode, body: TeamChange, response: Response, store: StoreDep,
+                      coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
+    version = version_of(if_match)
+    n = await run_in_threadpool(_n, store, kinds.TEAM, code, "服务团队")
+    view = await run_in_threadpool(lambda: changes.change_team(store, coverage, actor, n, body, if_match=version))
+    return etag(response, _team(view))
 
 
 @router.get("/teams/{code}/history", summary="服务团队的修改记录")
