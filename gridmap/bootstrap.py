@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from gridmap.cogov.sample import load_cogov_sample
 from gridmap.coverage.cache import CoverageCache, load_or_build
 from gridmap.importer import import_package
 from gridmap.incidents.history import load_history
@@ -22,12 +23,15 @@ def open_configured_store(settings: Settings, *, with_sample: bool | None = None
         store.migrate()
     wanted = settings.load_sample_if_empty if with_sample is None else with_sample
     if wanted and store.is_empty():
-        load_sample(store, settings.sample_package)
+        load_sample(store, settings.sample_package, cogov=True)
     return store
 
 
-def load_sample(store: Store, package: Path) -> None:
-    """The sample county: its data package, then its year of incidents (when the package has one).
+def load_sample(store: Store, package: Path, *, cogov: bool = False) -> None:
+    """The sample county: its data package, then its year of incidents (when the package has one), and
+    with ``cogov`` its year of co-governance (``cogov.json``: registrations, needs, projects, activities,
+    meetings, patrols). The served sample has it (``open_configured_store``); tests and benchmarks load
+    the sample without it, as a baseline their own co-governance records are counted from.
 
     The Coverage built to place the incidents is cached beside the store, so the server that starts
     next (``gridmap serve`` loads the sample, then starts uvicorn) loads it instead of building it again.
@@ -39,3 +43,5 @@ def load_sample(store: Store, package: Path) -> None:
         coverage = load_or_build(store, CoverageCache.for_store(store))
         count = load_history(store, coverage, history)
     log.info("loaded the sample package %s (%s) and %d incidents", package, report.counts, count)
+    if cogov and (package / "cogov.json").exists():
+        log.info("loaded the sample's co-governance records: %s", load_cogov_sample(store, package / "cogov.json"))

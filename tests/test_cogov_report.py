@@ -270,3 +270,15 @@ def test_the_sample_loads_only_into_an_empty_store(county: Cogov) -> None:
 
     with pytest.raises(Conflict):
         load_cogov_sample(county.store, SAMPLE_PACKAGE / "cogov.json")
+
+
+@pytest.mark.sqlite_only
+def test_a_fresh_served_store_gets_the_year_of_co_governance(tmp_path: Any) -> None:
+    """``gridmap serve`` on an empty store loads the sample county with its co-governance records."""
+    from gridmap.bootstrap import open_configured_store
+    from gridmap.settings import Settings
+
+    store = open_configured_store(Settings(db=tmp_path / "fresh.gpkg", load_sample_if_empty=True))
+    _, members = store.query_entities(EntityQuery(kind=kinds.MEMBER), limit=1)
+    _, projects = store.query_entities(EntityQuery(kind=kinds.PROJECT, statuses=("completed", "evaluated")), limit=1)
+    assert (members, projects) == (1969, 28)
