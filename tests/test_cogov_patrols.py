@@ -217,3 +217,36 @@ def test_a_resent_patrol_is_stored_once(world: Cogov) -> None:
     assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
     elsewhere = world.post("/v1/patrols", body, role="dispatcher", headers=key)  # the key is the sender's own
     assert elsewhere.status_code == 201 and elsewhere.json()["id"] != first.json()["id"]
+
+
+def test_a_finding_can_be_a_need_for_the_list(world: Cogov) -> None:
+    code = world.codes["worker"]
+    walk = _walk(world, code)
+    need = {"category": "道路亮化", "description": "小区西侧巷道没有路灯，老人夜间出行不便", "lon": walk[3][0],
+            "lat": walk[3][1], "as_need": True, "households": 36}
+    light = {"category": "infra.streetlight", "description": "路灯不亮", "lon": walk[2][0], "lat": walk[2][1]}
+    answer = world.post("/v1/patrols", _patrol(world, code, findings=[light, need]), role="worker")
+    assert answer.status_code == 201, answer.text
+    reported, listed = answer.json()["findings"]
+    assert "incident_id" in reported and "need_id" not in reported
+    stored = world.store.get_entity("need", listed["need_id"])
+    assert (stored["source"], stored["category"], stored["households"], stored["status"]) == \
+        ("网格员走访", "道路亮化", 36, "collected")
+    assert stored["community_code"] == world.worker(code)["community_code"]
+    assert stored["title"] == need["description"][:40]
+
+
+@pytest.mark.parametrize("case, status", [("incident category", 422), ("another community", 403)])
+def test_a_need_finding_is_checked_before_anything_is_written(world: Cogov, case: str, status: int) -> None:
+    code = world.codes["worker"]
+    walk = _walk(world, code)
+    light = {"category": "infra.streetlight", "description": "路灯不亮", "lon": walk[2][0], "lat": walk[2][1]}
+    elsewhere = _walk(world, world.codes["outsider"])[0]
+    need = {"category": "infra.streetlight" if case == "incident category" else "道路亮化", "description": "缺路灯",
+            "lon": walk[1][0] if case == "incident category" else elsewhere[0],
+            "lat": walk[1][1] if case == "incident category" else elsewhere[1], "as_need": True}
+    before = (world.total(PATROL), world.total("need"), world.get("/v1/incidents", params={"limit": 1}).json()["total"])
+    answer = world.post("/v1/patrols", _patrol(world, code, findings=[light, need]), role="worker")
+    assert answer.status_code == status, answer.text
+    after = (world.total(PATROL), world.total("need"), world.get("/v1/incidents", params={"limit": 1}).json()["total"])
+    assert after == before

@@ -3,7 +3,8 @@
 A patrol records the track walked, the buildings visited and what was found on the way. Findings
 become incidents through the same intake as any report (source 网格员巡查, located, assigned,
 flagged as duplicates), so a problem seen on a walk follows the incident loop rather than a list of
-its own. The walk's length is geodesic (pyproj), and a track that strays far outside the worker's
+its own; a finding that is a standing need rather than a fault (no street lights in a lane) goes on
+the 需求清单 instead, through the needs service (source 网格员走访). The walk's length is geodesic (pyproj), and a track that strays far outside the worker's
 grid is flagged, not refused: a worker may well walk to a neighbour's grid, but the coverage it is
 counted for should be looked at.
 """
@@ -19,11 +20,22 @@ import pyproj
 import shapely
 
 from gridmap import records
-from gridmap.access import check_patrol_write, check_record_read, shape_patrol, shape_record
+from gridmap.access import (
+    check_patrol_write,
+    check_record_read,
+    check_record_write,
+    shape_patrol,
+    shape_record,
+)
 from gridmap.auth import Actor
+from gridmap.cogov import needs
 from gridmap.cogov.assignments import assigned_buildings, worker_grids, worker_row
+from gridmap.cogov.categories import need_category
+from gridmap.cogov.models import NeedCreate
+from gridmap.cogov.places import locate
 from gridmap.cogov.service_models import (
     PATROL,
+    Finding,
     PatrolCreate,
     in_period,
     iso_time,
@@ -69,15 +81,47 @@ def _local_day(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(LOCAL).date().isoformat()
 
 
-def _check_findings(coverage: Any, body: PatrolCreate, margin_m: float) -> None:
+NEED_SOURCE: Final = "网格员走访"
+"""How a need found on a patrol was collected (a source of the 需求清单)."""
+
+
+def _check_findings(coverage: Any, actor: Actor, body: PatrolCreate, margin_m: float) -> None:
+    """Every finding reportable, before anything is written: a known category (an incident's, or a
+    need's), a point within the service area, and for a need a community the actor may write in."""
     for i, finding in enumerate(body.findings, start=1):
         try:
-            get_category(finding.category)
+            if finding.as_need:
+                need_category(finding.category)
+            else:
+                get_category(finding.category)
             check_point(finding.lon, finding.lat)
         except InvalidInput as e:
             raise InvalidInput(f"第 {i} 条发现：{e.message}") from None
         if not coverage.in_service_area(finding.lon, finding.lat, margin_m):
             raise InvalidInput(f"第 {i} 条发现的位置不在本系统的服务范围内，请核对经纬度")
+        if finding.as_need:
+            place = locate(coverage, lon=finding.lon, lat=finding.lat, address=None)
+            if place is None or place["community_code"] is None:
+                raise InvalidInput(f"第 {i} 条发现（需求）的位置不在任何社区内，请核对经纬度")
+            check_record_write(actor, coverage, place["community_code"])
+
+
+def _report(store: Store, coverage: Any, actor: Actor, finding: Finding, *, key: str | None, margin_m: float
+            ) -> dict[str, Any]:
+    """A finding on the incident loop (source 网格员巡查) or, ``as_need``, on the 需求清单 (source 网格员走访)."""
+    if finding.as_need:
+        place = locate(coverage, lon=finding.lon, lat=finding.lat, address=None)
+        assert place is not None
+        need = needs.create(store, coverage, actor, NeedCreate(
+            community_code=place["community_code"], title=finding.title or finding.description[:40],
+            category=finding.category, description=finding.description, households=finding.households,
+            source=NEED_SOURCE, lon=finding.lon, lat=finding.lat))
+        return {"need_id": need["id"]}
+    report = IncidentCreate(category=finding.category, description=finding.description, lon=finding.lon,
+                            lat=finding.lat, source=incidents.WORKER_SOURCE)
+    view, _ = incidents.intake(store=store, coverage=coverage, body=report, actor=actor, idempotency_key=key,
+                               idempotency_scope=actor.label, service_area_margin_m=margin_m)
+    return {"incident_id": view["id"]}
 
 
 def create(*, store: Store, coverage: Any, actor: Actor, body: PatrolCreate,
@@ -101,18 +145,15 @@ def create(*, store: Store, coverage: Any, actor: Actor, body: PatrolCreate,
     unknown = [v.building_code for v in body.visits if v.building_code not in coverage.building_position]
     if unknown:
         raise InvalidInput(f"走访的楼栋 {'、'.join(unknown[:10])} 不存在")
-    _check_findings(coverage, body, service_area_margin_m)
+    _check_findings(coverage, actor, body, service_area_margin_m)
     coordinates = body.track.coordinates
     grids = worker_grids(coverage, worker)
     outside = outside_m(coverage, grids, coordinates)
     findings = []
     for i, finding in enumerate(body.findings):
-        report = IncidentCreate(category=finding.category, description=finding.description, lon=finding.lon,
-                                lat=finding.lat, source=incidents.WORKER_SOURCE)
-        view, _ = incidents.intake(store=store, coverage=coverage, body=report, actor=actor,
-                                   idempotency_key=f"patrol:{idempotency_key}:{i}" if idempotency_key else None,
-                                   idempotency_scope=actor.label, service_area_margin_m=service_area_margin_m)
-        findings.append({**finding.model_dump(mode="json"), "incident_id": view["id"]})
+        reported = _report(store, coverage, actor, finding, margin_m=service_area_margin_m,
+                           key=f"patrol:{idempotency_key}:{i}" if idempotency_key else None)
+        findings.append({**finding.model_dump(mode="json"), **reported})
     record = {
         "key": key,
         "request_hash": request_hash,

@@ -166,10 +166,17 @@ class Visit(BaseModel):
 
 
 class Finding(BaseModel):
-    category: str = Field(min_length=1, max_length=60, description="事件类别编码（见 GET /v1/categories）")
+    """Something seen on a patrol: an incident for the closed loop (``category`` an incident category), or
+    with ``as_need`` a need for the 需求清单 (``category`` a need category such as 道路亮化)."""
+
+    category: str = Field(min_length=1, max_length=60,
+                          description="事件类别编码（见 GET /v1/categories）；as_need 时为需求类别")
     description: str = Field(min_length=1, max_length=4000)
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
+    as_need: bool = Field(False, description="登记为群众需求（需求清单），而不是上报事件")
+    title: str | None = Field(None, max_length=200, description="as_need：需求标题（默认取描述的前 40 字）")
+    households: int = Field(0, ge=0, le=1_000_000, description="as_need：涉及户数")
 
 
 class Track(BaseModel):
