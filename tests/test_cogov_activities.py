@@ -258,3 +258,22 @@ def test_a_decided_project_is_checked_before_anything_is_written(world: Cogov, c
     _chinese(answer)
     assert (world.total(MEETING), world.total("project")) == (meetings, projects)
     assert world.store.get_entity("need", accepted)["status"] == "accepted"
+
+
+def test_a_change_keeps_the_decided_project_and_decides_no_new_one(world: Cogov) -> None:
+    need = world.need(status="accepted")
+    item = {"need_id": need, "topic": "路灯", "decision": "立项",
+            "project": {"title": "安装路灯", "lead_unit_code": world.units(HOME)[0]}}
+    created = world.post("/v1/meetings", _meeting(items=[item])).json()
+    project_id = created["items"][0]["project_id"]
+    path = f"/v1/meetings/{created['id']}"
+    again = [{"need_id": need, "topic": "路灯", "decision": "立项，五月开工"},
+             {"need_id": world.need(status="accepted"), "topic": "另一事项", "decision": "再立一项",
+              "project": {"title": "x", "lead_unit_code": world.units(HOME)[0]}}]
+    projects = world.total("project")
+    refused = world.client.patch(path, json={"items": again}, headers={**world.headers["admin"], "If-Match": '"1"'})
+    assert refused.status_code == 422 and world.total("project") == projects
+    kept = world.client.patch(path, json={"items": again[:1]}, headers={**world.headers["admin"], "If-Match": '"1"'})
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["items"][0]["project_id"] == project_id
+    assert kept.json()["items"][0]["decision"] == "立项，五月开工"

@@ -117,6 +117,8 @@ def get(*, store: Store, coverage: Any, actor: Actor, meeting_id: int) -> dict[s
 
 def change(*, store: Store, coverage: Any, actor: Actor, meeting_id: int, body: MeetingChange,
            if_match: int | None) -> dict[str, Any]:
+    """Correct a meeting's record (a mediation's later outcome, the attendees). Projects are decided when
+    the meeting is recorded, not afterwards; an item about a need that got a project keeps its link."""
     changes = body.model_dump(mode="json", exclude_unset=True)
     if not changes:
         raise InvalidInput("没有要修改的字段")
@@ -124,6 +126,13 @@ def change(*, store: Store, coverage: Any, actor: Actor, meeting_id: int, body: 
     check_record_write(actor, coverage, current.get("community_code"))
     if body.items is not None:
         _check_items(store, body.items, current["community_code"], current[KIND_FIELD])
+        if any(item.project is not None for item in body.items):
+            raise InvalidInput("立项只能在登记会议时决定；会议记录的修改不能再建立项目（请用 POST /v1/projects）")
+        decided = {i.get("need_id"): i["project_id"] for i in current.get("items", []) if i.get("project_id")}
+        for item in changes["items"]:
+            item.pop("project", None)
+            if item.get("need_id") in decided:
+                item["project_id"] = decided[item["need_id"]]
     return _shaped(records.update(store, coverage, actor, MEETING, meeting_id, changes, if_match=if_match,
                                   label=LABEL), actor)
 
