@@ -81,6 +81,21 @@ def test_a_member_gets_a_code_and_is_found_by_community_grid_and_skill(world: Wo
     assert got["code"] == made["code"] and got["phone"] == "13911110001"
 
 
+def test_members_registering_at_the_same_time_get_distinct_codes(world: World) -> None:
+    """Codes are predicted from the count; writers racing for the same numbers retry on the taken key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def register(i: int) -> dict:
+        return world.post("/v1/registrations/members", json=member_body(f"同时{i}", f"1390000{i:04d}")).json()
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        made = list(pool.map(register, range(12)))
+    assert len({m["code"] for m in made}) == 12
+    assert all(m["code"] == kinds.member_code(m["id"]) for m in made)
+    for m in made:
+        assert world.get(f"/v1/members/{m['code']}").json()["name"] == m["name"]
+
+
 def test_a_member_is_placed_in_a_grid_of_their_own_community(world: World) -> None:
     wrong = world.post("/v1/registrations/members", json=member_body(grid="140821100010-01"), expect=422)
     assert "不属于社区" in wrong.json()["detail"]
@@ -179,6 +194,14 @@ def test_members_are_imported_from_a_gbk_csv(world: World) -> None:
     assert (first["name"], first["skills"], first["registered_on"]) == ("陈志远", ["维修", "电工"], "2025-03-05")
     assert (second["skills"], second["registered_on"], second["grid_code"]) == (["医疗", "心理疏导"], "2025-03-06", None)
     assert second["code"] == kinds.member_code(first["id"] + 1)
+
+
+def test_a_table_may_come_as_a_form_upload(world: World) -> None:
+    data = _csv(f"罗军,13944440003,U026,{HOME},,维修,2025-03-07")
+    done = world.post("/v1/registrations/members/import", "community",
+                      files={"file": ("党员报到.csv", data, "text/csv")}).json()
+    assert [m["name"] for m in done["items"]] == ["罗军"]
+    world.post("/v1/registrations/members/import", data={"other": "x"}, expect=422)
 
 
 def test_units_are_imported_from_xlsx_with_excel_dates(world: World) -> None:

@@ -7,6 +7,8 @@ unique and can be found; a team's likewise (``T0001``).
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +22,9 @@ from gridmap.coverage.service import Coverage
 from gridmap.errors import Conflict, InvalidInput
 from gridmap.store.base import EntityQuery, Store
 
-CODE_RETRIES = 5
-"""Attempts at numbering new members or teams when another writer took the same numbers meanwhile."""
+CODE_RETRIES = 50
+"""Attempts at numbering new members or teams when other writers took the same numbers meanwhile: each
+round at least one of the racing writers succeeds, and the others wait a little (jittered) and renumber."""
 
 
 def unit_registration_record(coverage: Coverage, body: UnitRegistrationCreate) -> dict[str, Any]:
@@ -78,12 +81,13 @@ def _numbered(store: Store, coverage: Coverage, actor: Actor, kind: str, rows: l
     """Insert records whose ``key`` is the code of the number they will get: the numbers are predicted
     from the kind's count (records are never deleted, so the count is the highest number) and a race
     with another writer shows as a taken key (Conflict), after which the numbering is tried again."""
-    for _ in range(CODE_RETRIES):
+    for attempt in range(CODE_RETRIES):
         _, total = store.query_entities(EntityQuery(kind=kind), limit=0)
         numbered = [{**row, "key": code_of(total + i + 1)} for i, row in enumerate(rows)]
         try:
             stored = records.create(store, coverage, actor, kind, numbered)
         except Conflict:
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
             continue
         return [with_code(view, code_of) for view in stored]
     raise Conflict("同时登记的人过多，请稍后重试")
