@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from gridmap.address.admin import admin_table
 from gridmap.address.normalize import normalize
@@ -230,188 +230,217 @@ def _tokenize(segment: str, tokens: list[tuple[str, Any]], *, allow_admin: bool)
 
 
 def _interpret(tokens: list[tuple[str, Any]], p: ParsedAddress, d: ParseDetail) -> None:
-    pending: _Word | None = None
+    """Fill ``p`` from the tokens, left to right (see ``_Interpreter``)."""
+    _Interpreter(p, d).run(tokens)
 
-    def set_known(fieldname: str, w: _Word, kind: str) -> None:
-        d.known[fieldname] = (w.text, tuple(w.names.get(kind, ())))
 
-    def resolve_pending(as_kind: str | None = None) -> None:
-        nonlocal pending
-        if pending is None:
+class _Interpreter:
+    """Reads tokens left to right into the parsed fields. A word is held back (``pending``) until what
+    follows tells what it is: a number with 号 after a road-like word is a doorplate, after anything else
+    a building; 单元, 层 or 室 after a word make it the compound the building belongs to. One method per
+    kind of token, one per numbered mark."""
+
+    def __init__(self, p: ParsedAddress, d: ParseDetail) -> None:
+        self.p, self.d = p, d
+        self.pending: _Word | None = None
+
+    def run(self, tokens: list[tuple[str, Any]]) -> None:
+        for ti, (kind, val) in enumerate(tokens):
+            if kind == "word":
+                self.word(self._place_first(val, tokens[ti + 1][0] if ti + 1 < len(tokens) else None))
+            elif kind == "generic":
+                self.generic(*val)
+            elif kind == "label":
+                self.label(*val)
+            elif kind == "dash":
+                self.dash(*val)
+            elif kind == "num":
+                self.number(*val)
+        self.resolve()
+
+    # held-back words ------------------------------------------------------------------------------
+    def set_known(self, fieldname: str, w: _Word, kind: str) -> None:
+        self.d.known[fieldname] = (w.text, tuple(w.names.get(kind, ())))
+
+    def resolve(self, as_kind: str | None = None) -> None:
+        """Settle the held-back word: as ``as_kind``, else as what its generic ending says."""
+        p, d = self.p, self.d
+        if self.pending is None:
             return
-        w, pending = pending, None
+        w, self.pending = self.pending, None
         kind = as_kind or w.generic_kind()
         if kind == "road" and p.road is None:
             p.road = w.names["road"][0] if "road" in w.names and len(w.names["road"]) == 1 else w.text
-            set_known("road", w, "road")
+            self.set_known("road", w, "road")
         elif kind in ("town", "community") and getattr(p, kind) is None:
             setattr(p, kind, w.names[kind][0] if len(w.names.get(kind, ())) == 1 else w.text)
-            set_known(kind, w, kind)
+            self.set_known(kind, w, kind)
         elif kind == "poi" and "poi" not in d.known:
-            set_known("poi", w, "poi")
+            self.set_known("poi", w, "poi")
         elif p.compound is None:
             names = w.names.get("compound", [])
             p.compound = names[0] if len(names) == 1 else w.text
-            set_known("compound", w, "compound")
+            self.set_known("compound", w, "compound")
         else:
             d.extra_words.append(w.text)
 
-    def building_owner() -> None:
-        # a building number: the word before it is the compound it belongs to
+    def building_owner(self) -> None:
+        """A building number follows: the word before it is the compound it belongs to (or a road)."""
+        pending = self.pending
         if pending is None:
             return
-        if pending.known and "road" in pending.kinds and "compound" not in pending.kinds:
-            resolve_pending("road")
-        else:
-            resolve_pending("compound")
+        self.resolve("road" if pending.known and "road" in pending.kinds and "compound" not in pending.kinds
+                     else "compound")
 
-    for ti, (kind, val) in enumerate(tokens):
-        if kind == "word" and val.known and val.kinds & {"town", "community"} and not (val.kinds <= {"town", "community"}):
-            nxt = tokens[ti + 1][0] if ti + 1 < len(tokens) else None
+    # tokens ---------------------------------------------------------------------------------------
+    def _place_first(self, val: _Word, following: str | None) -> _Word:
+        """A known name that is also a town or community, followed by more words, before any road or
+        compound: the place (双塔 in 双塔丰林小区)."""
+        p = self.p
+        if val.known and val.kinds & {"town", "community"} and not (val.kinds <= {"town", "community"}):
             k = "community" if "community" in val.kinds else "town"
-            if nxt in ("word", "generic") and getattr(p, k) is None and p.road is None and p.compound is None:
-                val = _Word(val.text, {k}, {k: val.names[k]})
-        if kind == "generic":
-            gkind, text = val
-            if gkind in ("town", "community"):
-                if pending is not None:
-                    resolve_pending()
-                if getattr(p, gkind) is None:
-                    setattr(p, gkind, text)
-                else:
-                    d.extra_words.append(text)
-            else:  # road without a doorplate, followed by more words
-                if pending is not None:
-                    resolve_pending()
-                if p.road is None:
-                    p.road = text
-                else:
-                    d.extra_words.append(text)
-            continue
-        if kind == "word":
-            w: _Word = val
-            if w.known and w.kinds <= {"town", "community"}:
-                k = "community" if "community" in w.kinds else "town"
-                if getattr(p, k) is None:
-                    if pending is not None:
-                        resolve_pending()
-                    setattr(p, k, w.names[k][0] if len(w.names[k]) == 1 else w.text)
-                    set_known(k, w, k)
-                    continue
-            if pending is not None:
-                resolve_pending()
-            pending = w
-            continue
-        if kind == "label":
-            label, mark = val
-            if mark == "单元":
-                building_owner()
-                p.unit = label
-            else:
-                building_owner()
-                if p.building is None:
-                    p.building = label
-            continue
-        if kind == "dash":
-            parts, mark = val
-            if pending is not None and mark == "号" and len(parts) == 2 and pending.generic_kind() == "road":
-                resolve_pending("road")
-                p.doorplate = f"{parts[0]}-{parts[1]}号"
-                continue
-            if p.building is None:
-                building_owner()
-                b, *rest = parts
-                p.building = str(b)
-            else:
-                rest = parts
-            if len(rest) == 1:
-                p.room = str(rest[0])
-            elif len(rest) == 2:
-                p.unit, p.room = str(rest[0]), str(rest[1])
-            elif len(rest) >= 3:
-                p.unit, p.floor, p.room = str(rest[0]), str(rest[1]), str(rest[-1])
-            continue
-        if kind != "num":
-            continue
-        n, mark = val
+            if following in ("word", "generic") and getattr(p, k) is None and p.road is None and p.compound is None:
+                return _Word(val.text, {k}, {k: val.names[k]})
+        return val
+
+    def generic(self, gkind: str, text: str) -> None:
+        """A word with a generic ending and nothing known in it: a town, community or road by its ending."""
+        p, d = self.p, self.d
+        self.resolve()
+        field_name = gkind if gkind in ("town", "community") else "road"
+        if getattr(p, field_name) is None:
+            setattr(p, field_name, text)
+        else:
+            d.extra_words.append(text)
+
+    def word(self, w: _Word) -> None:
+        p = self.p
+        if w.known and w.kinds <= {"town", "community"}:
+            k = "community" if "community" in w.kinds else "town"
+            if getattr(p, k) is None:
+                self.resolve()
+                setattr(p, k, w.names[k][0] if len(w.names[k]) == 1 else w.text)
+                self.set_known(k, w, k)
+                return
+        self.resolve()
+        self.pending = w
+
+    def label(self, label: str, mark: str) -> None:
+        self.building_owner()
+        if mark == "单元":
+            self.p.unit = label
+        elif self.p.building is None:
+            self.p.building = label
+
+    def dash(self, parts: list[Any], mark: str) -> None:
+        """1-2-301: building, unit and room (or a doorplate 12-3号 after a road)."""
+        p, pending = self.p, self.pending
+        if pending is not None and mark == "号" and len(parts) == 2 and pending.generic_kind() == "road":
+            self.resolve("road")
+            p.doorplate = f"{parts[0]}-{parts[1]}号"
+            return
+        if p.building is None:
+            self.building_owner()
+            b, *rest = parts
+            p.building = str(b)
+        else:
+            rest = parts
+        if len(rest) == 1:
+            p.room = str(rest[0])
+        elif len(rest) == 2:
+            p.unit, p.room = str(rest[0]), str(rest[1])
+        elif len(rest) >= 3:
+            p.unit, p.floor, p.room = str(rest[0]), str(rest[1]), str(rest[-1])
+
+    def number(self, n: str, mark: str | None) -> None:
         if mark in _BUILDING_MARKS:
-            building_owner()
-            if p.building is None:
-                p.building = n
-            continue
-        if mark == "号院":
-            if pending is not None:
-                resolve_pending("road" if pending.generic_kind() == "road" or "road" in pending.kinds else None)
-            if p.doorplate is None:
+            self.building_owner()
+            if self.p.building is None:
+                self.p.building = n
+            return
+        handler = self._MARKED.get(mark or "")
+        if handler is not None:
+            handler(self, n)
+        elif mark not in ("排", "组"):
+            self.bare(n)
+
+    # numbers by their mark ------------------------------------------------------------------------
+    def courtyard(self, n: str) -> None:  # 号院
+        pending = self.pending
+        if pending is not None:
+            self.resolve("road" if pending.generic_kind() == "road" or "road" in pending.kinds else None)
+        if self.p.doorplate is None:
+            self.p.doorplate = f"{n}号"
+
+    def hao(self, n: str) -> None:  # 号: a doorplate after a road, else a building
+        p, d, pending = self.p, self.d, self.pending
+        if pending is not None:
+            roadish = ("road" in pending.kinds) if pending.known else pending.generic_kind() == "road"
+            if roadish and p.doorplate is None:
+                self.resolve("road")
                 p.doorplate = f"{n}号"
-            continue
-        if mark == "号":
-            if pending is not None:
-                roadish = ("road" in pending.kinds) if pending.known else pending.generic_kind() == "road"
-                if roadish and p.doorplate is None:
-                    resolve_pending("road")
-                    p.doorplate = f"{n}号"
-                else:
-                    resolve_pending("compound")
-                    if p.building is None:
-                        p.building = n
-                        d.bare_number = n
-                continue
-            if p.compound is not None and p.building is None:
-                p.building = n
-                d.bare_number = n
-            elif p.road is not None and p.doorplate is None:
-                p.doorplate = f"{n}号"
-            elif p.doorplate is not None and p.doorplate.endswith("弄") and p.compound is None:
-                p.doorplate += f"{n}号"
-            elif p.building is not None and p.room is None:
-                p.room = n
-            elif p.doorplate is None:
-                p.doorplate = f"{n}号"
-                d.bare_number = n
-            continue
-        if mark in ("单元", "门"):
-            building_owner()
-            p.unit = n
-            continue
-        if mark == "层":
-            building_owner()
-            p.floor = n
-            continue
-        if mark == "楼":
-            if p.building is None and p.unit is None and (pending is not None or p.compound is not None):
-                building_owner()
-                p.building = n
             else:
-                p.floor = n
-            continue
-        if mark in ("室", "户"):
-            building_owner()
+                self.resolve("compound")
+                if p.building is None:
+                    p.building = n
+                    d.bare_number = n
+            return
+        if p.compound is not None and p.building is None:
+            p.building = n
+            d.bare_number = n
+        elif p.road is not None and p.doorplate is None:
+            p.doorplate = f"{n}号"
+        elif p.doorplate is not None and p.doorplate.endswith("弄") and p.compound is None:
+            p.doorplate += f"{n}号"
+        elif p.building is not None and p.room is None:
             p.room = n
-            continue
-        if mark == "期":
-            if pending is not None:
-                pending = _Word(pending.text + f"{n}期", set(), {})
-            elif p.compound is not None:
-                p.compound += f"{n}期"
-            continue
-        if mark == "弄":
-            if pending is not None:
-                resolve_pending("road")
-            if p.doorplate is None:
-                p.doorplate = f"{n}弄"
-            continue
-        if mark in ("排", "组"):
-            continue
-        # a bare number
+        elif p.doorplate is None:
+            p.doorplate = f"{n}号"
+            d.bare_number = n
+
+    def unit(self, n: str) -> None:  # 单元, 门
+        self.building_owner()
+        self.p.unit = n
+
+    def floor(self, n: str) -> None:  # 层
+        self.building_owner()
+        self.p.floor = n
+
+    def lou(self, n: str) -> None:  # 楼: a building after a compound, else a floor
+        p = self.p
+        if p.building is None and p.unit is None and (self.pending is not None or p.compound is not None):
+            self.building_owner()
+            p.building = n
+        else:
+            p.floor = n
+
+    def room(self, n: str) -> None:  # 室, 户
+        self.building_owner()
+        self.p.room = n
+
+    def phase(self, n: str) -> None:  # 期: part of the compound's name
+        if self.pending is not None:
+            self.pending = _Word(self.pending.text + f"{n}期", set(), {})
+        elif self.p.compound is not None:
+            self.p.compound += f"{n}期"
+
+    def lane(self, n: str) -> None:  # 弄
+        if self.pending is not None:
+            self.resolve("road")
+        if self.p.doorplate is None:
+            self.p.doorplate = f"{n}弄"
+
+    def bare(self, n: str) -> None:
+        """A number without a mark: a doorplate after a road, a building after a compound, else a room."""
+        p, pending = self.p, self.pending
         if pending is not None:
             if pending.generic_kind() == "road" and not (pending.known and "compound" in pending.kinds):
-                resolve_pending("road")
+                self.resolve("road")
                 p.doorplate = f"{n}号"
             else:
-                resolve_pending("compound")
+                self.resolve("compound")
                 p.building = n
-            continue
+            return
         if p.building is not None or p.unit is not None:
             if p.room is None:
                 p.room = n
@@ -421,5 +450,6 @@ def _interpret(tokens: list[tuple[str, Any]], p: ParsedAddress, d: ParseDetail) 
             p.doorplate = f"{n}号"
         else:
             p.room = n
-    if pending is not None:
-        resolve_pending()
+
+    _MARKED: Final = {"号院": courtyard, "号": hao, "单元": unit, "门": unit, "层": floor, "楼": lou, "室": room,
+                      "户": room, "期": phase, "弄": lane}
