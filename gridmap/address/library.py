@@ -759,10 +759,6 @@ class AddressLibrary:
                 names.add(s, "compound", name, alias=True)
         for name in self.poi:
             names.add(name, "poi", name, alias=False)
-        road_codes = set(self.road_codes.values())
-        road_of_code: dict[str, str] = {}
-        for road, code in self.road_codes.items():
-            road_of_code.setdefault(code, road)
         for alias, target in getattr(self, "aliases", []):
             entry = self.alias_entry(alias, target)
             if entry is not None:

@@ -27,8 +27,8 @@ invalid input (see :func:`check_address`) raises.
 from __future__ import annotations
 
 import heapq
-import threading
 import re
+import threading
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,7 +41,39 @@ from gridmap.address import house_numbers
 from gridmap.address.admin import admin_table
 from gridmap.address.library import _COMPOUND_STEM_SUFFIXES, AddressLibrary, initials_of, pinyin_of, stem
 from gridmap.address.normalize import normalize
-from gridmap.address.parse import ParseDetail, ParsedAddress, parse_detail
+from gridmap.address.parse import ParsedAddress, ParseDetail, parse_detail
+from gridmap.address.scoring import (
+    ALIAS_WEIGHT,
+    AMBIGUITY_MARGIN,
+    AREA_SCORE,
+    BARE_DOORPLATE_PENALTY,
+    BARE_ROAD_PENALTY,
+    DOORPLATE_AGREES_BONUS,
+    DOORPLATE_DISAGREES_PENALTY,
+    DOUBLED_FLOOR,
+    DROPPED_ENDING_SIM,
+    DROPPED_XIAOQU_SIM,
+    FIX_BRIDGE_FLOOR,
+    FIX_FLOOR,
+    FIX_KEEP_MARGIN,
+    FUZZY_FLOOR,
+    LABEL_ONLY_SCORE,
+    LABEL_SHARED_SCORE,
+    LONE_BUILDING_PENALTY,
+    LOW_CONFIDENCE,
+    NEAREST_DOOR_WEIGHT,
+    OTHER_PLACE_PENALTY,
+    PINYIN_SCORE_CAP,
+    REGION_FUZZY_FLOOR,
+    ROAD_ALIAS_SIM,
+    SOUND_WEIGHT,
+    STATED_PLACE_BONUS,
+    STEM_WEIGHT,
+    SUBSTITUTED_NAME_CAP,
+    SWAPPED_NAME_SIM,
+    TYPED_AT_DOORPLATE_BONUS,
+    UNKNOWN_NUMBER_PENALTY,
+)
 from gridmap.errors import InvalidInput
 
 __all__ = [
@@ -56,8 +88,6 @@ __all__ = [
 ]
 
 MAX_ADDRESS_LENGTH = 200
-AMBIGUITY_MARGIN = 0.06
-LOW_CONFIDENCE = 0.75
 RESULT_CANDIDATES = 8
 """Candidates kept after ranking: five are shown, and the ambiguity test never looks further."""
 
@@ -175,27 +205,6 @@ class _Cand:
 _ADMIN_RANK = ("none", "province", "city", "county")
 COMPOUND_ENDINGS = _COMPOUND_STEM_SUFFIXES
 """Generic endings of compound names, longest first (the library's)."""
-SUBSTITUTED_NAME_CAP = 0.74
-"""The most a known name can score for a text that may name another place (``_another_name``): a distinctive
-part (the name without 小区/家园/路 …) of the same length with characters that do not sound the same (建设新村
-for 建业新村), or another generic ending (万和家园 for 万和公寓). That is as likely a place the library does not
-hold as a slip, so it stays below ``LOW_CONFIDENCE``: flagged, never a confident building of a neighbouring
-compound (issue #12). Homophones (风林 for 丰林), swapped, missing and doubled characters, and a dropped
-ending (丰林 for 丰林小区) are not capped."""
-SWAPPED_NAME_SIM = 0.86
-"""Similarity of a name with two characters swapped (城北小区 for 北城小区): as often a place the library does not
-hold as a slip, so the answer stands (not flagged) but below 0.9, the level at which answers are right
-99.5 % of the time on the open-world evaluation (bench/address_eval_open.py)."""
-PINYIN_SCORE_CAP = 0.89
-"""The most an answer read from pinyin can score: keyboard slips in pinyin (bajiaziang) land on other
-compounds' names often enough (1.7 % of such answers on the open-world evaluation) that none is worth 0.9."""
-OTHER_PLACE_PENALTY = 0.3
-"""Score taken from a building outside the county, town or community the text states: it stays a
-candidate (the text may name the wrong community) but never beats one inside."""
-STATED_PLACE_BONUS = 0.02
-"""Score added to a building inside the community the text states."""
-
-
 @dataclass(slots=True)
 class _Scope:
     """Where the text places the address: the store's counties its province / city / county allow (None:
@@ -240,11 +249,11 @@ class _Scope:
     def areas(self) -> list[_Cand]:
         """The most precise places the text names, as answers when nothing below them is found."""
         if self.communities:
-            return [_Cand("community", 0.9, region=c) for c in self.communities]
+            return [_Cand("community", AREA_SCORE, region=c) for c in self.communities]
         if self.towns:
-            return [_Cand("town", 0.9, region=t) for t in self.towns]
+            return [_Cand("town", AREA_SCORE, region=t) for t in self.towns]
         if self.deepest == "county" and self.counties:
-            return [_Cand("county", 0.9, region=c) for c in sorted(self.counties)]
+            return [_Cand("county", AREA_SCORE, region=c) for c in sorted(self.counties)]
         return [_Cand("none", 0.0)]
 
 
@@ -435,7 +444,7 @@ class AddressMatcher:
         return outs
 
     # ------------------------------------------------------------------ analysis
-    def _similar(self, query: str, kinds: tuple[str, ...], floor: float = 0.6,
+    def _similar(self, query: str, kinds: tuple[str, ...], floor: float = FUZZY_FLOOR,
                  allowed: frozenset[str] | None = None) -> list[tuple[str, str, float]]:
         """(kind, canonical, similarity) of known names like ``query``, best first; only names in
         ``allowed`` when given (the names of the places the text states)."""
@@ -449,18 +458,18 @@ class AddressMatcher:
                 r = fuzz.ratio(query, name) / 100
                 if len(query) == len(name) and sorted(query) == sorted(name):
                     r = max(r, SWAPPED_NAME_SIM)  # two characters swapped
-                rs = fuzz.ratio(query_stems[kind], self.names.stems[(name, kind)]) / 100 * 0.97
+                rs = fuzz.ratio(query_stems[kind], self.names.stems[(name, kind)]) / 100 * STEM_WEIGHT
                 # sounds compared on the distinctive part: a shared 小区/家园 must not make 和平小区 sound
                 # like 河畔小区 (issue #12); a homophone typo in the stem (风林 for 丰林) still sounds alike
                 rp = _sound_alike(query, query_stems[kind], qp, name, self.names.stems[(name, kind)],
-                                  self.names.pinyin[name]) * 0.95
+                                  self.names.pinyin[name]) * SOUND_WEIGHT
                 sim = max(r, rs, rp)
                 # the canonical name's ending: an alias (万和) stands for 万和花园, not for 万和家园
                 if _another_name(query, query_stems[kind], canonical, self.names.stems.get((canonical, kind))
                                  or stem(canonical, kind)):
                     sim = min(sim, SUBSTITUTED_NAME_CAP)
                 if name != canonical:
-                    sim *= 0.98
+                    sim *= ALIAS_WEIGHT
                 if sim >= floor and sim > best.get((kind, canonical), 0):
                     best[(kind, canonical)] = sim
         return sorted(((k, c, v) for (k, c), v in best.items()), key=lambda t: -t[2])
@@ -474,7 +483,7 @@ class AddressMatcher:
         known = d.known.get(level)
         names = list(known[1]) if known else []
         if not names:
-            sims = self._similar(normalize(raw), (level,), floor=0.72)
+            sims = self._similar(normalize(raw), (level,), floor=REGION_FUZZY_FLOOR)
             names = [c for _, c, v in sims[:1]]
         for n in names:
             codes = tuple(c for c in self.lib.region_code(level, n) if admits(c))
@@ -582,12 +591,12 @@ class AddressMatcher:
     def _fix_piece(self, s: str, i: int, j: int, covered: dict[int, Any]) -> list[tuple[int, int, str, float]]:
         before = covered.get(i - 1)
         after = covered.get(j)
-        windows = [(i, j, 0.7)]
+        windows = [(i, j, FIX_FLOOR)]
         for sp in (before, after):
             if sp is not None and not any(c == s[sp.start : sp.end] for _, c in sp.entries):
-                windows.append((min(i, sp.start), max(j, sp.end), 0.7))  # an alias next to the stray part
+                windows.append((min(i, sp.start), max(j, sp.end), FIX_FLOOR))  # an alias next to the stray part
         if before is not None and after is not None:
-            windows.append((before.start, after.end, 0.75))
+            windows.append((before.start, after.end, FIX_BRIDGE_FLOOR))
         found: dict[str, tuple[float, int, int]] = {}
         for a, b, need in windows:
             piece = s[a:b]
@@ -602,14 +611,14 @@ class AddressMatcher:
                 if sp is None:
                     continue
                 a, b = min(i, sp.start), max(j, sp.end)
-                for _, name, sim in self._similar(s[a:b], self._KINDS, floor=0.8)[:1]:
+                for _, name, sim in self._similar(s[a:b], self._KINDS, floor=DOUBLED_FLOOR)[:1]:
                     if name == s[sp.start : sp.end] or any(c == name for _, c in sp.entries):
                         found[name] = (sim, a, b)
         if not found:
             return []
         ranked = sorted(found.items(), key=lambda t: -t[1][0])
         top = ranked[0][1][0]
-        return [(a, b, name, sim) for name, (sim, a, b) in ranked[:3] if sim >= top - 0.12]
+        return [(a, b, name, sim) for name, (sim, a, b) in ranked[:3] if sim >= top - FIX_KEEP_MARGIN]
 
     def _analyse(self, s: str) -> tuple[list[_Cand], ParsedAddress, ParseDetail, list[_Cand]]:
         best = None
@@ -715,7 +724,7 @@ class AddressMatcher:
                 ending = _ending_after(d.normalized, raw) or self._unknown_tail(d.normalized, raw) \
                     if raw not in known[1] else ""
                 comp_names = [(n, 1.0 if raw == n else SUBSTITUTED_NAME_CAP if ending and not n.endswith(ending)
-                               else (0.97 if n.endswith("小区") else 0.965)) for n in known[1]]
+                               else (DROPPED_XIAOQU_SIM if n.endswith("小区") else DROPPED_ENDING_SIM)) for n in known[1]]
             if not self._here(comp_names, allowed):
                 sims = self._similar(normalize(p.compound), ("compound",), allowed=allowed)
                 comp_names = _merge(comp_names, [(c, v) for _, c, v in sims[:6]])
@@ -724,7 +733,7 @@ class AddressMatcher:
         if p.road:
             known = d.known.get("road")
             if known and known[1]:
-                road_names = [(n, 1.0 if known[0] == n else 0.97) for n in known[1]]
+                road_names = [(n, 1.0 if known[0] == n else ROAD_ALIAS_SIM) for n in known[1]]
             if not self._here(road_names, allowed):
                 sims = self._similar(normalize(p.road), ("road",), allowed=allowed)
                 road_names = _merge(road_names, [(c, v) for _, c, v in sims[:4]])
@@ -785,18 +794,19 @@ class AddressMatcher:
                 a = self._adj(scope, rep)
                 if door is not None and road_names:
                     if any(c.road == rn for rn, _ in road_names) and c.door == door:
-                        a += 0.03
+                        a += DOORPLATE_AGREES_BONUS
                     else:
-                        a -= 0.1  # the doorplate typed is another compound's
+                        a -= DOORPLATE_DISAGREES_PENALTY  # the doorplate typed is another compound's
                 if p.building:
                     idx = c.buildings.get(p.building)
                     if idx is not None:
                         cands.append(_Cand("building", sim + a, idx=idx, compound=key, method=method))
                     else:
-                        cands.append(_Cand("compound", sim + a - 0.25, idx=rep, compound=key,
+                        cands.append(_Cand("compound", sim + a - UNKNOWN_NUMBER_PENALTY, idx=rep, compound=key,
                                            buildings=tuple(c.members), method=method))  # fmt: skip
                 elif len(c.members) == 1:
-                    cands.append(_Cand("building", sim + a - 0.05, idx=c.members[0], compound=key, method=method))
+                    cands.append(_Cand("building", sim + a - LONE_BUILDING_PENALTY, idx=c.members[0], compound=key,
+                                       method=method))
                 else:
                     cands.append(_Cand("compound", sim + a, idx=rep, compound=key,
                                        buildings=tuple(c.members), method=method))  # fmt: skip
@@ -814,7 +824,7 @@ class AddressMatcher:
             if door is None:
                 if not comp_names:
                     several = len(lib.road_towns.get(rname, ())) > 1
-                    cands += [_Cand("road", sim - 0.15, road=rname, region=t if several else None, method=method)
+                    cands += [_Cand("road", sim - BARE_ROAD_PENALTY, road=rname, region=t if several else None, method=method)
                               for t in towns or [None]]
                 continue
             idxs = lib.road_door.get((rname, door))
@@ -829,7 +839,7 @@ class AddressMatcher:
                 # at the interpolated position of the number when it lies within its side's known range
                 near = lib.nearest_door(rname, door, town)
                 if near is not None:
-                    cands.append(_Cand("road", sim * 0.75 + self._adj(scope, near), road=rname,
+                    cands.append(_Cand("road", sim * NEAREST_DOOR_WEIGHT + self._adj(scope, near), road=rname,
                                        region=town if several else None, method=method,
                                        spot=house_numbers.locate(lib, rname, door, town)))
         return cands
@@ -839,22 +849,25 @@ class AddressMatcher:
         lib = self.lib
         rec = lib.records[idx]
         if not rec.compound:
-            fit = -0.1 if comp_names else 0.0  # a compound typed, and this doorplate is none
+            # a compound typed, and this doorplate is none
+            fit = -DOORPLATE_DISAGREES_PENALTY if comp_names else 0.0
             return _Cand("building", sim + self._adj(scope, rec.idx) + fit, idx=rec.idx, method=method)
         key = next((k for k in lib.compounds_by_name.get(rec.compound, [])
                     if lib.compounds[k].community_code == rec.community_code), None)  # fmt: skip
         c = lib.compounds[key] if key is not None else None
         typed = any(n == rec.compound for n, _ in comp_names)
-        other = -0.1 if comp_names and not typed else 0.0  # the compound typed is not the one at this doorplate
+        # the compound typed is not the one at this doorplate
+        other = -DOORPLATE_DISAGREES_PENALTY if comp_names and not typed else 0.0
         if c is not None and p.building and p.building in c.buildings:
             b = c.buildings[p.building]
-            fit = -0.03 if not comp_names else (0.02 if typed else other)
+            fit = -BARE_DOORPLATE_PENALTY if not comp_names else (TYPED_AT_DOORPLATE_BONUS if typed else other)
             return _Cand("building", sim + self._adj(scope, b) + fit, idx=b, compound=key, method=method)
         if c is not None and len(c.members) > 1:
             rep = lib.representatives[c.key]
-            return _Cand("compound", sim + self._adj(scope, rep) - 0.05 + other, idx=rep,
+            return _Cand("compound", sim + self._adj(scope, rep) - LONE_BUILDING_PENALTY + other, idx=rep,
                          compound=key, buildings=tuple(c.members), method=method)  # fmt: skip
-        return _Cand("building", sim + self._adj(scope, rec.idx) - 0.05 + other, idx=rec.idx, method=method)
+        return _Cand("building", sim + self._adj(scope, rec.idx) - LONE_BUILDING_PENALTY + other, idx=rec.idx,
+                     method=method)
 
     def _poi_cands(self, d: ParseDetail, scope: _Scope, method: str) -> list[_Cand]:
         """A station, unit or alias named in the text: its building, or its community."""
@@ -865,11 +878,11 @@ class AddressMatcher:
         for target in self.lib.poi.get(poi[1][0], []):
             if "building" in target:
                 idx = int(target["building"])  # type: ignore[arg-type]
-                cands.append(_Cand("building", 0.9 + self._adj(scope, idx), idx=idx, method=method))
+                cands.append(_Cand("building", AREA_SCORE + self._adj(scope, idx), idx=idx, method=method))
             elif "region" in target:
                 region = str(target["region"])
                 a = scope.adjust(region, self.lib.regions[region]["parent_code"])  # type: ignore[arg-type]
-                cands.append(_Cand("community", 0.9 + min(a, 0.0), region=region, method=method))
+                cands.append(_Cand("community", AREA_SCORE + min(a, 0.0), region=region, method=method))
         return cands
 
     def _label_cands(self, p: ParsedAddress, scope: _Scope, method: str) -> list[_Cand]:
@@ -883,12 +896,13 @@ class AddressMatcher:
         ]  # fmt: skip
         if not area:
             return []
-        cands = [_Cand("building", 0.5 if len(area) > 1 else 0.8, idx=i, method=method) for i in area[:5]]
+        cands = [_Cand("building", LABEL_SHARED_SCORE if len(area) > 1 else LABEL_ONLY_SCORE, idx=i, method=method)
+                 for i in area[:5]]
         places = [a for a in scope.areas() if a.level != "none"]
         if len(area) > 1 and len(places) <= 1:
             place = places[0] if places else _Cand("county", 0.0, region=lib.county_code)
             if place.region is not None:
-                cands.insert(0, _Cand(place.level, 0.5 + 1e-6, region=place.region, method=method))
+                cands.insert(0, _Cand(place.level, LABEL_SHARED_SCORE + 1e-6, region=place.region, method=method))
         return cands
 
     def _order(self, c: _Cand) -> tuple:
