@@ -17,6 +17,10 @@ that zoom and encoded with ``mapbox-vector-tile``. Layers:
 - ``coverage``: the planner's buildings with the straight-line distance to the nearest station (and the
   nearest station's name), from ``COVERAGE_MIN_ZOOM`` on; with a scenario's proposed sites counted as stations
   when the caller names one (``distance_targets``);
+- ``needs``, ``resources``, ``projects`` (points) and ``patrol_coverage`` (building footprints, from
+  ``COVERAGE_MIN_ZOOM`` on): the co-governance records the caller may read, as frames handed in by the
+  router (``gridmap.maps.cogov`` cuts them by the JSON API's rules); every column but the geometry is a
+  property (``records_tile``);
 - ``incidents``: below ``POINTS_MIN_ZOOM`` one point per ``CLUSTER_CELLS``² cell of the tile with
   the number of incidents in it (each incident counted in exactly one tile: half-open tile cells,
   so the counts of all tiles of a zoom add up to the total); from ``POINTS_MIN_ZOOM`` on, one point
@@ -49,7 +53,10 @@ from gridmap.geo import wgs84_to_gcj02
 from gridmap.incidents.categories import expand_categories
 from gridmap.incidents.workflow import DONE, check_statuses
 
-LAYERS: Final = ("grids", "buildings", "stations", "incidents", "regions", "precincts", "units", "coverage")
+LAYERS: Final = ("grids", "buildings", "stations", "incidents", "regions", "precincts", "units", "coverage",
+                  "needs", "resources", "projects", "patrol_coverage")
+RECORD_LAYERS: Final = ("needs", "resources", "projects", "patrol_coverage")
+"""Co-governance layers: made from staff-maintained records (``gridmap.maps.cogov``) per caller's view."""
 View = Literal["wgs84", "gcj02"]
 
 EXTENT: Final = 4096
@@ -67,6 +74,8 @@ MIN_ZOOM: Final = {"grids": 11, "stations": 11, "units": 11, "precincts": 9, "bu
                    "coverage": COVERAGE_MIN_ZOOM}
 """Below these zooms a layer's tiles are empty: at a city's zoom one tile would hold thousands of grids (megabytes,
 seconds to encode and to draw) that no one can read; region outlines and incident clusters draw the city."""
+RECORD_MIN_ZOOM: Final = {"needs": 11, "resources": 11, "projects": 11, "patrol_coverage": COVERAGE_MIN_ZOOM}
+"""The co-governance layers' own minimum zooms (a county's needs are a few dozen points; footprints as coverage)."""
 COMMUNITIES_MIN_ZOOM: Final = 11
 """Community outlines from this zoom; county and town outlines at every zoom."""
 """The planner's buildings (distance to the nearest station) from this zoom: a town's worth per tile."""
@@ -669,6 +678,7 @@ class TileService:
         self._layers: tuple[Hashable, TileLayers] | None = None
         self._views: OrderedDict[Hashable, PreparedIncidents] = OrderedDict()
         self._building: dict[Hashable, threading.Lock] = {}
+        self._records: OrderedDict[Hashable, FeatureIndex] = OrderedDict()
         self._lock = threading.Lock()
         self.full_preparations = 0
         self.updates = 0
@@ -757,3 +767,25 @@ class TileService:
             return {"distance_m": int(round(d)) if math.isfinite(d) else None, "station": names[i]}
 
         return shapes_tile(layers.index("buildings", view), "coverage", z, x, y, extra=more)
+
+    def records_tile(self, key: Hashable, layer: str, frame: Callable[[], gpd.GeoDataFrame], view: View,
+                     z: int, x: int, y: int) -> bytes:
+        """A co-governance layer's tile: ``frame()`` (the caller's records, already cut for their view) is
+        indexed once per ``key`` (layer, records' version, actor's view, datum) and kept for the next tiles."""
+        if z < RECORD_MIN_ZOOM.get(layer, 0):
+            return _encode(layer, [], [], mercator_bounds(z, x, y))
+        with self._lock:
+            index = self._records.get(key)
+            if index is not None:
+                self._records.move_to_end(key)
+        if index is None:
+            records = frame()
+            columns = [c for c in records.columns if c != records.geometry.name]
+            props = records[columns].to_dict("records") if len(records) else []
+            index = FeatureIndex.of(records.geometry.values if len(records) else np.empty(0, dtype=object), props,
+                                    view)
+            with self._lock:
+                self._records[key] = index
+                while len(self._records) > 4 * MAX_VIEWS:
+                    self._records.popitem(last=False)
+        return shapes_tile(index, layer, z, x, y)

@@ -17,6 +17,11 @@ from gridmap.incidents.categories import CATEGORIES
 from gridmap.layers.base import Call, Overlay, Ref, legend_section
 from gridmap.layers.grids import OPEN_COLOURS, OVERDUE_COLOURS, _items
 from gridmap.layers.incidents import OPEN_STATUSES, STATUSES
+from gridmap.layers.needs import NEEDS
+from gridmap.layers.patrol_coverage import PATROL_COVERAGE
+from gridmap.layers.projects import PROJECTS
+from gridmap.layers.record_layer import RecordLayer
+from gridmap.layers.resources import RESOURCES
 from gridmap.layers.tiles import BUILDINGS_MIN_ZOOM, COVERAGE_MIN_ZOOM, MIN_ZOOM, POINTS_MIN_ZOOM
 
 OPEN_BREAKS: Final = [1, 3, 6, 10]
@@ -64,17 +69,37 @@ def _call(groups: list[folium.FeatureGroup], options: dict[str, Any]) -> Call:
     return Call("tiles", options, *[Ref(g) for g in groups], assign="gm_tiles")
 
 
-def tiled_layers(*, base: str = "/tiles", now: str | None = None, only_open: bool = True) -> list[Overlay]:
+DISPATCHER_RECORDS: Final = (PATROL_COVERAGE, RESOURCES, PROJECTS, NEEDS)
+"""The co-governance layers of the dispatcher's light page, in drawing order (footprints under points)."""
+PLANNER_RECORDS: Final = (RESOURCES, PROJECTS, NEEDS)
+RECORDS_SHOWN: Final = frozenset({"needs"})
+"""Shown when the page opens; the others are a click away in the layer control."""
+
+
+def _record_names(layer: RecordLayer) -> str:
+    return f"{layer.name}（放大到 {layer.min_zoom} 级显示）" if layer.min_zoom > 11 else layer.name
+
+
+def _record_overlays(records: tuple[RecordLayer, ...], groups: dict[str, folium.FeatureGroup]) -> list[Overlay]:
+    return [Overlay(groups[r.id], r.legend(f"{r.legend_title}（{r.min_zoom} 级以上）")) for r in records]
+
+
+def tiled_layers(*, base: str = "/tiles", now: str | None = None, only_open: bool = True,
+                 records: tuple[RecordLayer, ...] = DISPATCHER_RECORDS) -> list[Overlay]:
     """The dispatcher's overlays (layer-control entries) and the one call that fills them with vector tiles:
-    region outlines, grids, precincts, buildings, stations, co-building units, incidents (clusters with their
-    numbers below the points zoom, overdue rings) and a heat map of the incidents in view."""
-    order = ["regions", "grids", "precincts", "buildings", "stations", "units", "incidents"]
-    shown = {"precincts": False, "units": False}
-    groups = {layer: folium.FeatureGroup(name=NAMES[layer], show=shown.get(layer, True)) for layer in order}
+    region outlines, grids, precincts, buildings, stations, co-building units, the co-governance layers
+    (``records``: patrol coverage of the 包楼院 buildings, resources, projects, needs by status), incidents
+    (clusters with their numbers below the points zoom, overdue rings) and a heat map of the incidents in view."""
+    order = ["regions", "grids", "precincts", "buildings", "stations", "units", *(r.id for r in records), "incidents"]
+    shown = {"precincts": False, "units": False, **{r.id: r.id in RECORDS_SHOWN for r in records}}
+    names = {**NAMES, **{r.id: _record_names(r) for r in records}}
+    groups = {layer: folium.FeatureGroup(name=names[layer], show=shown.get(layer, True)) for layer in order}
     heat = folium.FeatureGroup(name=NAMES["heat"], show=False)
     measures = _measures()
     groups_of_categories = sorted({(c.group, c.group_name) for c in CATEGORIES.values()})
     specs = [{"id": layer} for layer in order]
+    by_id = {r.id: r for r in records}
+    specs = [by_id[layer].tile_spec() if layer in by_id else spec for layer, spec in zip(order, specs)]
     specs[0]["interactive"] = False  # outlines: clicks go to the grids under them
     for spec in specs:
         if spec["id"] in MIN_ZOOM:
@@ -101,6 +126,7 @@ def tiled_layers(*, base: str = "/tiles", now: str | None = None, only_open: boo
                                                      [("#8c6d46", "楼栋（点击查看户数）")])]),
         Overlay(groups["stations"], [legend_section("stations", "党群服务站", [("#c0392b", "党群服务站", "dot")])]),
         Overlay(groups["units"], [legend_section("units", "共建单位", [("#16a085", "共建单位（可提供资源）", "dot")])]),
+        *_record_overlays(records, groups),
         Overlay(groups["incidents"], [
             legend_section("incident-status", "事件状态（红圈：超期）", status_items),
             legend_section("incident-clusters", f"事件聚合（{POINTS_MIN_ZOOM} 级以下，数字为件数）",
@@ -110,17 +136,21 @@ def tiled_layers(*, base: str = "/tiles", now: str | None = None, only_open: boo
 
 
 def planner_layers(*, base: str = "/tiles", radius_m: float, rings: tuple[int, ...], ring_colours: dict[int, str],
-                   scenario: int | None = None, after: str = "", uncovered_name: str) -> list[Overlay]:
+                   scenario: int | None = None, after: str = "", uncovered_name: str,
+                   records: tuple[RecordLayer, ...] = PLANNER_RECORDS) -> list[Overlay]:
     """The planner's overlays, all by viewport: region outlines, buildings coloured by the straight-line distance
     to the nearest station (with the scenario's sites when one is named), the buildings beyond ``radius_m``,
+    the co-governance layers (``records``: resources, projects, needs by status: where demand is asking),
     stations and their service rings."""
     names = {"regions": "行政区划", "coverage": f"楼栋：到最近服务站的直线距离{after}",
-             "uncovered": uncovered_name, "stations": "党群服务站"}
-    order = ["regions", "coverage", "uncovered", "stations"]
-    groups = {k: folium.FeatureGroup(name=names[k], show=True) for k in order}
+             "uncovered": uncovered_name, "stations": "党群服务站", **{r.id: _record_names(r) for r in records}}
+    order = ["regions", "coverage", "uncovered", *(r.id for r in records), "stations"]
+    groups = {k: folium.FeatureGroup(name=names[k], show=k not in {r.id for r in records} or k in RECORDS_SHOWN)
+              for k in order}
     ring_group = folium.FeatureGroup(name=f"党群服务站服务半径 {'/'.join(map(str, rings))} 米", show=True)
     specs = [{"id": "regions", "interactive": False}, {"id": "coverage", "min_zoom": COVERAGE_MIN_ZOOM},
              {"id": "uncovered", "source": "coverage", "min_zoom": COVERAGE_MIN_ZOOM},
+             *(r.tile_spec() for r in records),
              {"id": "stations", "min_zoom": MIN_ZOOM["stations"]}]
     options = _options(base, None, specs, derived={"rings": len(order)}, radius_m=radius_m, scenario=scenario,
                        rings=[[r, ring_colours.get(r, "#555")] for r in rings])
@@ -131,6 +161,7 @@ def planner_layers(*, base: str = "/tiles", radius_m: float, rings: tuple[int, .
             "coverage", f"楼栋到最近服务站距离{after}（放大到 {COVERAGE_MIN_ZOOM} 级显示）", DISTANCE_CLASSES)]),
         Overlay(groups["uncovered"], [legend_section("uncovered", f"服务半径 {radius_m:g} 米外的楼栋",
                                                      [("#c0392b", "未覆盖楼栋")])]),
+        *_record_overlays(records, groups),
         Overlay(groups["stations"], [legend_section(
             "stations", "党群服务站", [("#c0392b", "党群服务站", "dot"),
                                    *[(ring_colours.get(r, "#555"), f"服务半径 {r} 米", "ring") for r in rings]])],

@@ -27,8 +27,12 @@ from gridmap.layers.coverage import coverage_layer
 from gridmap.layers.geometry import bounds_of
 from gridmap.layers.grids import grids_layer
 from gridmap.layers.incidents import incidents_layer
+from gridmap.layers.needs import needs_layer
+from gridmap.layers.patrol_coverage import patrol_coverage_layer
 from gridmap.layers.precincts import precincts_layer
+from gridmap.layers.projects import projects_layer
 from gridmap.layers.regions import regions_layer
+from gridmap.layers.resources import resources_layer
 from gridmap.layers.stations import RING_COLOURS, RINGS, stations_layer
 from gridmap.layers.tiles import COVERAGE_MIN_ZOOM, MIN_ZOOM, distance_targets
 from gridmap.layers.units import units_layer
@@ -53,6 +57,9 @@ class MapContext:
     api: str | None = "/v1/lookup"
     """Address search endpoint (None in exported files: only grid and community names are searched)."""
     now: datetime | None = None
+    cogov: dict[str, gpd.GeoDataFrame] | None = None
+    """The co-governance layers already cut for the viewer (``gridmap.maps.cogov``): needs, resources,
+    projects, patrol_coverage; absent ones are not drawn (exported files carry none)."""
 
     def __post_init__(self) -> None:
         if self.units is None:
@@ -140,6 +147,14 @@ def _stations(cov: Coverage) -> gpd.GeoDataFrame:
     return cov.stations.assign(community_name=cov.stations["community_code"].map(cov.region_name))
 
 
+def _cogov_overlays(ctx: MapContext, layers: tuple[str, ...]) -> list:
+    """The embedded co-governance layers the context holds, in drawing order (footprints under points)."""
+    draw = {"patrol_coverage": patrol_coverage_layer, "resources": resources_layer, "projects": projects_layer,
+            "needs": needs_layer}
+    frames = ctx.cogov or {}
+    return [draw[layer](frames[layer]) for layer in layers if frames.get(layer) is not None]
+
+
 def dispatcher_map(ctx: MapContext):
     cov = ctx.coverage
     m = new_map(bounds=cov.grids.total_bounds, basemaps=ctx.basemaps, title="网格化服务管理 · 调度地图", api=ctx.api)
@@ -153,6 +168,7 @@ def dispatcher_map(ctx: MapContext):
     ]
     if ctx.units is not None and len(ctx.units):
         overlays.append(units_layer(ctx.units))
+    overlays += _cogov_overlays(ctx, ("patrol_coverage", "resources", "projects", "needs"))
     overlays.append(incidents_layer(ctx.incidents, now=ctx.now, grid_names=_grid_names(cov), only_open=True))
     legend = add_overlays(m, overlays)
     overdue = int(open_["overdue"].astype(bool).sum()) if len(open_) else 0
@@ -218,6 +234,29 @@ def worker_grids(cov: Coverage, code: str) -> tuple[pd.Series, gpd.GeoDataFrame]
     return worker, grids
 
 
+def _worker_cogov(ctx: MapContext) -> list:
+    """The worker's own buildings by their last visit (those not visited for 30 days are the ones to walk to
+    next) and their community's needs."""
+    frames = ctx.cogov or {}
+    out = []
+    if frames.get("patrol_coverage") is not None:
+        out.append(patrol_coverage_layer(frames["patrol_coverage"]))
+    if frames.get("needs") is not None:
+        needs = frames["needs"]
+        open_ = int(needs["status"].isin(("collected", "accepted", "in_project")).sum()) if len(needs) else 0
+        out.append(needs_layer(needs, name=f"本社区居民需求（{len(needs)} 项，未办结 {open_} 项）"))
+    return out
+
+
+def _patrol_card(ctx: MapContext) -> str:
+    coverage = (ctx.cogov or {}).get("patrol_coverage")
+    if coverage is None:
+        return ""
+    due = int((coverage["state"] != "visited").sum()) if len(coverage) else 0
+    return (f"<div>包楼院 {len(coverage)} 栋 · 超过 30 天未走访 "
+            f"<b style='color:#c0392b'>{due}</b> 栋</div>")
+
+
 def worker_map(ctx: MapContext, code: str):
     """A worker's own grids, buildings, open incidents and the nearest stations. It costs the same whatever the
     size of the city: ``ctx.incidents`` need only hold the worker's grids' incidents (the page asks the store
@@ -269,6 +308,7 @@ def worker_map(ctx: MapContext, code: str):
     overlays = [
         coverage_layer(frame),
         buildings_layer(buildings, name="楼栋与住户", min_zoom=None),
+        *_worker_cogov(ctx),
         stations_layer(near, name="附近的党群服务站", rings=(300, 500), rings_shown=False),
         incidents_layer(incidents, now=ctx.now, grid_names=names, name="未办结事件", heat=False, filters=False),
     ]
@@ -278,7 +318,7 @@ def worker_map(ctx: MapContext, code: str):
     grid_names = "、".join(escape(n) for n in grids["name"])
     card = (f"<h3>{escape(worker['name'])} <span class='gm-muted'>{escape(worker['role'])}</span></h3>"
             f"<div>{grid_names}</div><div class='gm-muted'>{totals_text}</div>"
-            f"<div>未办结事件 <b>{len(incidents)}</b> 件</div>")
+            f"<div>未办结事件 <b>{len(incidents)}</b> 件</div>" + _patrol_card(ctx))
     add_controls(m, legend=legend, legend_collapsed=True, layers_collapsed=True, card=card)
     return m
 
@@ -321,6 +361,7 @@ def planner_map(ctx: MapContext, *, proposals: gpd.GeoDataFrame | None = None, r
                         classes=[(c, label) for _, c, label in DISTANCE_CLASSES], class_column="dclass",
                         legend_title=f"楼栋到最近服务站距离{after}"),
         uncovered_layer(uncovered, radius_m=radius_m),
+        *_cogov_overlays(ctx, ("resources", "projects", "needs")),
         stations_layer(stations, rings=RINGS, rings_shown=True),
     ]
     if proposals is not None and len(proposals):

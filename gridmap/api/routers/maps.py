@@ -21,7 +21,7 @@ from gridmap.auth import ANONYMOUS, PUBLIC, Actor
 from gridmap.errors import Forbidden, Unauthorized
 from gridmap.incidents.service import utcnow
 from gridmap.layers.assets import OWN_STATIC, STATIC_PREFIX, check_assets
-from gridmap.maps import MapCache, MapContext
+from gridmap.maps import MapCache, MapContext, cogov
 from gridmap.maps.basemaps import basemaps
 from gridmap.maps.build import map_page, worker_grids
 from gridmap.maps.incidents import fingerprint, incidents_version, load_incidents
@@ -80,8 +80,13 @@ async def _page(request: Request, kind: str, actor: Actor, *, code: str | None =
     # The planner map shows the sites of the scenario its link names (scenarios never change), else none.
     proposals = (scenarios.proposals_frame(await run_in_threadpool(
         lambda: scenarios.get(store=state.store, scenario_id=scenario))) if scenario is not None else None)
-    revision = (coverage.revision, version)
     viewer = ANONYMOUS if kind == "public" else actor  # the public map is the same for everyone
+    # Embedded pages carry the co-governance layers the viewer may read (a light page's come from /tiles):
+    # their records' change numbers are part of what the page depends on.
+    records = () if tiled or kind == "public" else COGOV_LAYERS.get(kind, ())
+    day = cogov.today()
+    records_version = await run_in_threadpool(cogov.versions, state.store, records, day) if records else ()
+    revision = (coverage.revision, version, records_version)
     key = (kind, code, radius_m, scenario, tiled, view_key(viewer, coverage))  # one view never gets another's page
     session = getattr(request.state, "session", None)  # signed in by cookie: the page carries its CSRF token
     personal = hashlib.sha256(session.csrf.encode()).hexdigest() if session is not None else None
@@ -103,7 +108,8 @@ async def _page(request: Request, kind: str, actor: Actor, *, code: str | None =
         else:
             incidents = load_incidents(state.store, coverage, now=now)
         shown = incidents_for_map(incidents, actor=viewer, coverage=coverage)
-        ctx = MapContext(coverage, basemaps(settings), shown, api="/v1/lookup")
+        ctx = MapContext(coverage, basemaps(settings), shown, api="/v1/lookup",
+                         cogov=_cogov_frames(state.store, coverage, viewer, kind, code, records, day))
         return map_page(kind, ctx, code=code, radius_m=radius_m, proposals=proposals)
 
     html = await run_in_threadpool(state.map_cache.get, key, revision, build)
@@ -112,11 +118,31 @@ async def _page(request: Request, kind: str, actor: Actor, *, code: str | None =
     return HTMLResponse(html, headers=headers)
 
 
+COGOV_LAYERS: dict[str, tuple[str, ...]] = {
+    "dispatcher": cogov.LAYERS,
+    "planner": ("needs", "resources", "projects"),
+    "worker": ("needs", "patrol_coverage"),
+}
+"""The co-governance layers each embedded page draws (the light pages' are in ``gridmap.layers.vectorgrid``)."""
+
+
+def _cogov_frames(store, coverage, viewer: Actor, kind: str, code: str | None, layers: tuple[str, ...],
+                  day) -> dict:
+    """The layers cut for the viewer; a worker's page holds the worker's community's needs and the
+    worker's own buildings, whoever (the worker, or staff allowed to open it) looks at it."""
+    if kind != "worker":
+        return {layer: cogov.layer_frame(layer, store, coverage, viewer, day=day) for layer in layers}
+    worker, _ = worker_grids(coverage, code or "")
+    return {"needs": cogov.needs_frame(store, coverage, viewer, community=worker["community_code"]),
+            "patrol_coverage": cogov.patrol_coverage_frame(store, coverage, viewer, worker_code=code, day=day)}
+
+
 SIGN_IN = {401: {"description": "未登录（浏览器：303 跳转到 /login）"}, 403: {"description": "角色无权查看此地图"}}
 
 
 @router.get("/dispatcher", response_class=HTMLResponse, responses=SIGN_IN,
-            summary="调度地图（指挥调度、管理员）：网格、楼栋、事件、服务站、派出所辖区、共建单位")
+            summary="调度地图（指挥调度、管理员）：网格、楼栋、事件、服务站、派出所辖区、共建单位、"
+                    "居民需求、共建资源、为民办实事项目、包楼院走访")
 async def dispatcher(
     request: Request,
     actor: ActorDep,
@@ -128,7 +154,8 @@ async def dispatcher(
 
 
 @router.get("/worker/{code}", response_class=HTMLResponse, responses=SIGN_IN,
-            summary="网格员地图（本人；指挥调度、管理员可看任何人）：本人网格、楼栋住户、未办结事件、附近服务站")
+            summary="网格员地图（本人；指挥调度、管理员可看任何人）：本人网格、楼栋住户、未办结事件、附近服务站、"
+                    "本社区居民需求、包楼院走访（超过 30 天未走访的楼栋）")
 async def worker(request: Request, code: str, actor: ActorDep) -> Response:
     return await _page(request, "worker", actor, code=code)
 
@@ -140,7 +167,8 @@ async def public(request: Request, actor: ActorDep) -> Response:
 
 
 @router.get("/planner", response_class=HTMLResponse, responses=SIGN_IN,
-            summary="规划地图（规划人员、指挥调度、管理员）：服务站与服务半径、楼栋到最近服务站的距离、未覆盖住户")
+            summary="规划地图（规划人员、指挥调度、管理员）：服务站与服务半径、楼栋到最近服务站的距离、未覆盖住户、"
+                    "居民需求、共建资源、为民办实事项目")
 async def planner(
     request: Request,
     actor: ActorDep,

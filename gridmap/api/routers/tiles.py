@@ -4,7 +4,9 @@ What a tile holds and how it is simplified is ``gridmap.layers.tiles``; what inc
 see is ``gridmap.access.incidents_for_map`` (the public: public categories, rounded; a worker: their
 grids; a planner: anonymised). Sign-in as for the map pages that draw them: the public map's layers
 (grids, stations, incidents, region outlines) are open to everyone; buildings, precincts, co-building units and
-the planner's coverage need a sign-in (Bearer or session cookie).
+the planner's coverage need a sign-in (Bearer or session cookie). The co-governance layers (needs, resources,
+projects, patrol coverage) need a sign-in too, and hold what the caller may read through the JSON API
+(``gridmap.maps.cogov``: a worker their own community's records and their own buildings).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from gridmap.errors import Unauthorized
 from gridmap.incidents.service import incidents_frame, utcnow
 from gridmap.layers.tiles import (
     LAYERS,
+    RECORD_LAYERS,
     IncidentFilters,
     IncidentSource,
     TileService,
@@ -34,6 +37,7 @@ from gridmap.layers.tiles import (
     etag_of,
     incidents_tile,
 )
+from gridmap.maps import cogov
 from gridmap.maps.incidents import fingerprint, incidents_version, load_incidents
 from gridmap.maps.permissions import view_key
 from gridmap.planning import scenarios
@@ -42,7 +46,7 @@ from gridmap.store.base import IncidentQuery
 router = APIRouter(prefix="/tiles", tags=["maps"])
 
 MVT_TYPE: Final = "application/vnd.mapbox-vector-tile"
-SIGNED_IN_LAYERS: Final = frozenset({"buildings", "precincts", "units", "coverage"})
+SIGNED_IN_LAYERS: Final = frozenset({"buildings", "precincts", "units", "coverage", *RECORD_LAYERS})
 """Layers the public map does not draw: they need a sign-in."""
 
 
@@ -91,13 +95,15 @@ def incident_source(state: Any, coverage: Any, viewer: Actor, frame: gpd.GeoData
     "/{layer}/{z}/{x}/{y}.pbf",
     response_class=Response,
     responses={200: {"content": {MVT_TYPE: {}}, "description": "Mapbox 矢量瓦片"},
-               401: {"description": "楼栋、派出所辖区、共建单位、距离图层需要登录"}},
-    summary="矢量瓦片（网格、楼栋、服务站、事件、行政区划、派出所辖区、共建单位、楼栋到服务站距离）：按视野加载；事件低缩放级别在服务端聚合，筛选在服务端执行",
+               401: {"description": "楼栋、派出所辖区、共建单位、距离图层及共建共治图层需要登录"}},
+    summary="矢量瓦片（网格、楼栋、服务站、事件、行政区划、派出所辖区、共建单位、楼栋到服务站距离、"
+            "居民需求、共建资源、为民办实事项目、包楼院走访）：按视野加载；事件低缩放级别在服务端聚合，筛选在服务端执行",
 )
 async def tile(
     request: Request,
     actor: ActorDep,
-    layer: Literal["grids", "buildings", "stations", "incidents", "regions", "precincts", "units", "coverage"],
+    layer: Literal["grids", "buildings", "stations", "incidents", "regions", "precincts", "units", "coverage",
+                   "needs", "resources", "projects", "patrol_coverage"],
     z: int,
     x: int,
     y: int,
@@ -127,6 +133,9 @@ async def tile(
         frame, version = await run_in_threadpool(_incidents_state, state, coverage)
         key = (*key, version, filters if layer == "incidents" else None)
     proposals = None
+    day = cogov.today()
+    if layer in RECORD_LAYERS:  # the records' change numbers: a write shows on the next tile
+        key = (*key, await run_in_threadpool(cogov.version, state.store, layer, day))
     if layer == "coverage":
         key = (*key, scenario)
         if scenario is not None:  # scenarios never change once saved; a missing one is a 404
@@ -142,6 +151,10 @@ async def tile(
         layers = tiles.layers(coverage)
         if layer == "coverage":
             return tiles.coverage_tile(layers, view, scenario, proposals, z, x, y)
+        if layer in RECORD_LAYERS:
+            return tiles.records_tile(key[:3] + key[7:], layer,
+                                      lambda: cogov.layer_frame(layer, state.store, coverage, viewer, day=day),
+                                      view, z, x, y)
         if layer not in ("grids", "incidents"):
             return tiles.static_tile(layers, layer, view, z, x, y)
 

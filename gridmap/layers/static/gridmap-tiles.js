@@ -143,9 +143,29 @@
       }
     };
 
+    /** A co-governance layer (needs, resources, projects, patrol coverage) is described by its options: the
+     *  property its colour follows (spec.point or spec.polygon: {by, colors, default}) and its popup fields
+     *  [[label, property, unit]], the same description the embedded maps draw from (gridmap/layers/record_layer.py). */
+    function recordStyle(spec) {
+      var s = spec.point || spec.polygon;
+      return function (p) {
+        var c = s.colors[p[s.by]] || s.default;
+        if (spec.point) return { radius: 7, fill: true, fillColor: c, fillOpacity: 0.95, color: "#fff", weight: 2 };
+        return { fill: true, fillColor: c, fillOpacity: 0.8, color: "#4d4d4d", weight: 0.8 };
+      };
+    }
+    function recordPopup(spec) {
+      return function (p) {
+        return table(spec.popup.map(function (f) { return [f[0], p[f[1]] != null && p[f[1]] !== "" ? p[f[1]] + (f[2] || "") : ""]; }));
+      };
+    }
+    options.layers.forEach(function (spec) {
+      if (spec.popup && !popups[spec.id]) popups[spec.id] = recordPopup(spec);
+    });
+
     function make(spec) {
       var layer = spec.id, source = spec.source || layer, layerStyles = {};
-      layerStyles[source] = styles[layer];
+      layerStyles[source] = styles[layer] || recordStyle(spec);
       var vg = L.vectorGrid.protobuf(url(source), {
         rendererFactory: L.canvas.tile,
         vectorTileLayerStyles: layerStyles,
@@ -279,7 +299,8 @@
     // Each layer draws on its own canvases, which would swallow a click that none of their features
     // took: the canvases let clicks through (.gm-vg) and the map looks the click up in every layer,
     // topmost first.
-    var order = ["incidents", "stations", "units", "uncovered", "coverage", "buildings", "grids", "precincts"];
+    var order = ["incidents", "needs", "projects", "resources", "stations", "units", "uncovered", "coverage",
+      "patrol_coverage", "buildings", "grids", "precincts"];
     map.on("click", function (e) {
       for (var i = 0; i < order.length; i++) {
         if (!info.layers[order[i]] || !info.layers[order[i]]._map) continue;
