@@ -74,27 +74,48 @@ def serve(
     )
 
 
+Encoding = Annotated[str | None, typer.Option(
+    "--encoding", help="text encoding of Shapefile DBFs and CSVs: utf-8, gbk, gb18030 (default: .cpg, else detected)")]
+MappingOption = Annotated[Path | None, typer.Option(
+    "--mapping", help="TOML file mapping column names to fields (docs/data-package.md, \"Column names\")")]
+
+
+def _print_columns(report) -> None:
+    """Which file each layer came from and which columns were read under another name."""
+    for name, file in report.files.items():
+        renamed = "，".join(f"{source}→{target}" for source, target in report.columns.get(name, {}).items())
+        typer.echo(f"  {name} ← {file}" + (f"（{renamed}）" if renamed else ""))
+
+
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="data package: a .gpkg file or a folder of layer files")],
+    path: Annotated[Path, typer.Argument(help="data package: a .gpkg file, a folder of layer files, or its .zip")],
     db: DbOption = None,
     source_crs: SourceCrs = None,
+    encoding: Encoding = None,
+    mapping: MappingOption = None,
+    check_only: Annotated[bool, typer.Option("--check", help="validate and report, write nothing")] = False,
 ) -> None:
     """Validate a data package and import it atomically (nothing is written if any error is found)."""
     from gridmap.importer import import_package
     from gridmap.store import open_store
 
-    settings = _settings(db)
     try:
-        report = import_package(open_store(settings.db), path, source_crs=source_crs)
+        store = None if check_only else open_store(_settings(db).db)
+        report = import_package(store, path, source_crs=source_crs, encoding=encoding, mapping=mapping,
+                                dry_run=check_only)
     except GridmapError as exc:
         if exc.details:
             _report_problems(exc.details)
         _fail(exc.message)
     for warning in report.warnings:
         typer.echo(str(warning), err=True)
-    state = "内容未变化" if report.unchanged else "已导入"
+    _print_columns(report)
     counts = "，".join(f"{k} {v}" for k, v in report.counts.items())
+    if check_only:
+        typer.echo(f"检查通过，未写入任何数据（{len(report.warnings)} 个警告）：{counts}（版本 {report.revision}）")
+        return
+    state = "内容未变化" if report.unchanged else "已导入"
     typer.echo(f"{state}：{counts}（版本 {report.revision}）")
 
 
@@ -102,12 +123,14 @@ def import_(
 def check(
     path: Annotated[Path, typer.Argument(help="data package to validate")],
     source_crs: SourceCrs = None,
+    encoding: Encoding = None,
+    mapping: MappingOption = None,
 ) -> None:
     """Validate a data package without importing it; exit 1 if it has errors."""
     from gridmap.importer import check_package
 
     try:
-        _, problems = check_package(path, source_crs=source_crs)
+        _, problems = check_package(path, source_crs=source_crs, encoding=encoding, mapping=mapping)
     except GridmapError as exc:
         _fail(exc.message)
     _report_problems([p.to_dict() for p in problems])

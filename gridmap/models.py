@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Ref(BaseModel):
@@ -90,4 +90,8 @@ class ImportAnswer(BaseModel):
     revision: str
     counts: dict[str, int]
     unchanged: bool
+    dry_run: bool = Field(False, description="只检查（dry_run=true）：未写入任何数据")
+    files: dict[str, str] = Field(default_factory=dict, description="每个图层读自哪个文件")
+    columns: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="每个图层中按别名表或映射文件改名的列：原列名 → 字段（如 网格编码 → code）")
     warnings: list[ImportProblem]

@@ -18,22 +18,29 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[AdminDep])
 @router.post(
     "/import",
     response_model=ImportAnswer,
-    summary="导入数据包（请求体为 GeoPackage 文件或 zip 压缩的数据包目录）",
+    summary="导入数据包（请求体为 GeoPackage 文件或 zip 压缩的数据包目录；dry_run=true 只检查）",
     responses={413: {"description": "请求体超过 body_limit_import，或 zip 解压后过大、条目过多、压缩比异常"},
                422: {"description": "数据包有错误：列出全部问题，未写入任何数据"}},
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary",
-                                                "description": "GeoPackage 文件，或 zip 压缩的数据包目录"}}}}},
+                                                "description": "GeoPackage 文件，或 zip 压缩的数据包目录（图层可为 "
+                                                               "GeoJSON、GeoPackage、Shapefile、FlatGeobuf、KML/KMZ、"
+                                                               "CSV、xlsx，可附 mapping.toml）"}}}}},
 )
 async def import_package(
     request: Request,
     store: StoreDep,
     source_crs: Annotated[str | None, Query(description="覆盖文件自带坐标系，如 EPSG:4490 或 gcj02")] = None,
+    encoding: Annotated[str | None, Query(
+        description="Shapefile 的 DBF 与 CSV 的文字编码：utf-8、gbk、gb18030（默认按 .cpg，否则自动识别）")] = None,
+    dry_run: Annotated[bool, Query(description="只检查并报告，不写入任何数据")] = False,
 ) -> dict[str, Any]:
     body = await request.body()  # at most body_limit_import bytes (gridmap.api.limits)
     limits = UploadLimits.from_settings(request.app.state.settings)
-    report = await run_in_threadpool(import_upload, store, body, source_crs=source_crs, limits=limits)
-    await run_in_threadpool(request.app.state.coverage.reload)
+    report = await run_in_threadpool(import_upload, store, body, source_crs=source_crs, encoding=encoding,
+                                     dry_run=dry_run, limits=limits)
+    if not dry_run:
+        await run_in_threadpool(request.app.state.coverage.reload)
     return report.to_dict()
 
 
