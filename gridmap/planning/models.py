@@ -24,6 +24,7 @@ class StationsRequest(BaseModel):
         {"k": 10, "radius_m": 500, "objective": "max_coverage", "demand": "households", "metric": "network"},
         {"radius_m": 300, "objective": "set_cover", "target_share": 0.9, "metric": "network"},
         {"k": 5, "objective": "p_median", "demand": {"households": 1, "incidents": 1}, "metric": "network"},
+        {"k": 3, "radius_m": 500, "demand": "households+needs", "metric": "network"},
         {"k": 10, "radius_m": 500, "county": "140821"},
         {"k": 3, "radius_m": 300, "bbox": [110.75, 35.13, 110.79, 35.16]},
     ]})
@@ -33,8 +34,10 @@ class StationsRequest(BaseModel):
     objective: Literal["max_coverage", "set_cover", "p_median"] = Field(
         "max_coverage", description="max_coverage 最大覆盖；set_cover 达到目标覆盖率的最少站点；p_median 平均步行距离最短")
     target_share: float = Field(0.95, description="set_cover 的目标覆盖率（0–1，含现有站点）")
-    demand: Literal["households", "population", "incidents"] | dict[str, float] = Field(
-        "households", description="需求：户数、人口、近 12 个月事件数，或加权组合如 {\"households\": 1, \"incidents\": 2}")
+    demand: Literal["households", "population", "incidents", "needs", "households+needs"] | dict[str, float] = Field(
+        "households", description="需求：户数、人口、近 12 个月事件数、未办结居民需求涉及户数（needs）；"
+                                  "households+needs 为楼栋户数加上该处未办结需求（已收集、已受理、已立项）涉及的户数；"
+                                  "或加权组合如 {\"households\": 1, \"incidents\": 2}")
     metric: Literal["network", "euclidean"] = Field("network", description="network 步行路网距离；euclidean 直线距离")
     capacity: float | None = Field(None, description="每个新站点可服务的户数（需求单位）上限；不填为不限")
     candidates: Literal["auto", "layer", "generated"] = Field(

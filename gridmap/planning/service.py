@@ -546,10 +546,10 @@ class Planner:
     # ------------------------------------------------------------ siting
 
     def demand(self, spec: str | Mapping[str, float], *, incidents: gpd.GeoDataFrame | None = None,
-               now: datetime | None = None, scope: Scope | None = None) -> NDArray:
-        """Demand of each scope building. Incidents are counted at the nearest building of the whole
-        store, then the scope's are taken: an incident across the edge stays with its own building;
-        a blend weighs each measure by its share within the scope."""
+               needs: list[dict] | None = None, now: datetime | None = None, scope: Scope | None = None) -> NDArray:
+        """Demand of each scope building. Incidents (and open needs) are counted at the nearest building of
+        the whole store, then the scope's are taken: an incident across the edge stays with its own building;
+        a blend weighs each measure by its share within the scope, a sum (``households+needs``) adds them."""
         coefficients = demand_mod.parse(spec)
         b = (scope or self.scope()).buildings
         measures: dict[str, NDArray] = {"households": self.households[b], "population": self.population[b]}
@@ -558,16 +558,22 @@ class Planner:
                 raise InvalidInput("没有事件数据，不能以事件数作为需求")
             counts = demand_mod.incident_counts(incidents, self.building_xy, self.to_metric, now=now)
             measures["incidents"] = counts[b]
-        return demand_mod.weights(coefficients, measures)
+        if "needs" in coefficients:
+            if needs is None:
+                raise InvalidInput("没有需求清单数据，不能以未办结需求作为需求")
+            measures["needs"] = demand_mod.need_households(needs, self.building_xy, self.to_metric,
+                                                           self.building_community, self.households)[b]
+        return demand_mod.weights(coefficients, measures, summed=demand_mod.is_sum(spec))
 
     def site(self, request: SitingRequest, *, incidents: gpd.GeoDataFrame | None = None,
-             now: datetime | None = None, progress: Progress = _noop) -> SitingResult:
+             needs: list[dict] | None = None, now: datetime | None = None,
+             progress: Progress = _noop) -> SitingResult:
         request.check()
         self._require(request.metric)
         started = time.perf_counter()
         R = float(request.radius_m)
         scope = self.scope(request.area())
-        w = self.demand(request.demand, incidents=incidents, now=now, scope=scope)
+        w = self.demand(request.demand, incidents=incidents, needs=needs, now=now, scope=scope)
         progress("准备候选站点")
         cands = self.candidates(request.candidates, request.candidate_spacing_m, scope)
         if not len(cands):
@@ -864,7 +870,8 @@ def plan_coverage(*, coverage: Coverage, store, radius_m: float, metric: str = "
 
 def plan_stations(*, coverage: Coverage, store, request: SitingRequest, actor=None, now: datetime | None = None,
                   progress: Progress = _noop) -> SitingResult:
-    """New station sites for ``request``; incidents as demand are read from the store's incidents.
+    """New station sites for ``request``; incidents as demand are read from the store's incidents, open
+    needs (``needs``, ``households+needs``) from the 需求清单.
 
     Through the API (``actor`` given) incident-based demand needs the roles that may read incident
     statistics (admin, dispatcher, planner); the command line runs with local access.
@@ -876,8 +883,12 @@ def plan_stations(*, coverage: Coverage, store, request: SitingRequest, actor=No
     if "incidents" in demand_mod.parse(request.demand):
         progress("读取近 12 个月的事件")
         incidents = demand_mod.load_incidents(store, now=now)
+    needs = None
+    if "needs" in demand_mod.parse(request.demand):
+        progress("读取未办结的居民需求")
+        needs = demand_mod.load_needs(store)
     progress("准备步行网络")
-    return planner_for(coverage, store).site(request, incidents=incidents, now=now, progress=progress)
+    return planner_for(coverage, store).site(request, incidents=incidents, needs=needs, now=now, progress=progress)
 
 
 def check_planning_actor(actor) -> None:
