@@ -86,6 +86,13 @@ IGNORED = {"fid", "ogc_fid", "objectid", "objectid_1", "shape_leng", "shape_leng
 """Columns GIS tools add on their own (a row id, lengths and areas ArcGIS computes): left out without a report."""
 
 
+LEVELS = {"县": "county", "区": "county", "县级": "county", "县区": "county", "county": "county",
+          "镇": "town", "乡": "town", "乡镇": "town", "街道": "town", "镇街": "town", "town": "town",
+          "社区": "community", "村": "community", "居委会": "community", "村委会": "community", "社区居委会": "community",
+          "community": "community"}
+"""``regions.level`` as Chinese files write it (县, 乡镇, 街道, 社区, 村) and the package's value."""
+
+
 def normal(name: object) -> str:
     """A column name compared as people mean it: no spaces or BOM, full-width letters folded, any case."""
     text = re.sub(r"[\s\ufeff]+", "", str(name))

@@ -107,16 +107,18 @@ def _check_magic(path: Path, driver: str) -> str:
 
 def _read_gdal(path: Path, driver: str, encoding: str | None = None) -> Frame:
     try:
+        if driver != "ESRI Shapefile" and pyogrio.read_info(path).get("driver") != driver:
+            # belt and braces: the magic number should already have settled which driver GDAL picks
+            raise PackageUnreadable(f"{path.name} 不是 {driver} 文件")
         frame = pyogrio.read_dataframe(path, encoding=encoding)
     except UnicodeDecodeError as exc:
         raise PackageUnreadable(f"{path.name} 的文字无法按 {encoding or 'UTF-8'} 解码（{exc.reason}）："
                                 "请用 --encoding 指定编码（如 gbk）；UTF-8 的 DBF 字段名超过 10 字节会被截断，"
                                 "可改存为 GBK") from None
+    except PackageUnreadable:
+        raise
     except Exception as exc:  # GDAL reports many kinds of failure; all mean "cannot open"
         raise PackageUnreadable(f"无法读取 {path.name}：{exc}") from exc
-    info_driver = pyogrio.read_info(path).get("driver") if driver != "ESRI Shapefile" else driver
-    if info_driver != driver:  # belt and braces: the magic number should already have settled it
-        raise PackageUnreadable(f"{path.name} 不是 {driver} 文件")
     return frame
 
 

@@ -25,7 +25,7 @@ import pyogrio
 import shapely
 
 from gridmap.archives import ZIP_MAGIC, UploadLimits, unzip
-from gridmap.columns import Mapping, load_mapping, normal, plan
+from gridmap.columns import LEVELS, Mapping, load_mapping, normal, plan
 from gridmap.errors import PackageUnreadable
 from gridmap.formats import LAYER_SUFFIXES, read_layer_file
 from gridmap.geo import WGS84, check_crs, to_wgs84
@@ -86,6 +86,9 @@ def read_package(path: Path | str, *, source_crs: str | None = None, encoding: s
         work = Path(tmp)
         if path.is_file() and _starts_with(path, ZIP_MAGIC):
             path = _unzipped_package(path, work / "package", limits)
+        if path.is_file() and path.suffix.lower() in FOLDER_SUFFIXES and path.suffix.lower() != ".gpkg":
+            raise PackageUnreadable(f"{path.name} 是单个图层文件：数据包应为 .gpkg 文件、目录或其 zip；"
+                                    "请把它放进目录，以图层命名（如 grids.shp），与其他图层一起导入")
         if path.is_dir():
             if mapping is None and (path / MAPPING_FILE).is_file():
                 mapping = load_mapping(path / MAPPING_FILE)
@@ -102,8 +105,41 @@ def read_package(path: Path | str, *, source_crs: str | None = None, encoding: s
             continue
         frame, columns[name] = _map_columns(layer, raw[name], mapping, problems)
         layers[name] = _conform(layer, frame, source_crs, problems)
+    _codes_from_names(layers, problems)
     return Package(layers=layers, problems=problems, source=str(path), columns=columns,
                    files={name: files[name] for name in layers})
+
+
+REFERENCES = (("community_code", "regions", "community"), ("parent_code", "regions", None),
+              ("grid_code", "grids", None))
+"""Reference fields that files often fill with a name (所属社区: 双塔社区), the layer named, and its level."""
+
+
+def _codes_from_names(layers: dict[str, Frame], problems: list[Problem]) -> None:
+    """Chinese levels (社区, 街道) become the package's, and a reference written as a name becomes the code of
+    the one feature of that name, reported as a warning; a name two features share is left for validation."""
+    regions = layers.get("regions")
+    if regions is not None:
+        regions["level"] = [LEVELS.get(normal(v), v) for v in regions["level"]]
+    for field_name, target, level in REFERENCES:
+        frame = layers.get(target)
+        if frame is None:
+            continue
+        chosen = frame if level is None else frame[frame["level"] == level]
+        codes = set(frame["code"])
+        names = chosen["name"].value_counts()
+        by_name = dict(zip(chosen["name"], chosen["code"]))
+        for name, layer in layers.items():
+            if field_name not in LAYERS[name].field_names:
+                continue
+            values = layer[field_name].tolist()
+            replaced = {v: by_name[v] for v in set(values)
+                        if v and v not in codes and v in by_name and names[v] == 1}
+            if replaced:
+                layer[field_name] = [replaced.get(v, v) for v in values]
+                shown = "，".join(f"{k}→{v}" for k, v in sorted(replaced.items())[:5])
+                problems.append(Problem.warning(name, None, f"{field_name} 填的是名称，已按名称对应到编码：{shown}"
+                                                + ("等" if len(replaced) > 5 else ""), field=field_name))
 
 
 def _starts_with(path: Path, magic: bytes) -> bool:

@@ -489,3 +489,54 @@ def test_buildings_in_any_form_still_need_a_grid(tmp_path: Path) -> None:
     with pytest.raises(ImportRejected) as rejected:
         import_package(None, folder, dry_run=True)
     assert any(p["code"] == "B001" and "不在任何网格内" in p["message"] for p in rejected.value.details)
+
+
+def test_an_upload_with_a_zipped_gbk_shapefile_and_its_own_mapping(sample_db_copy, gbk_grids,
+                                                                   tmp_path: Path) -> None:
+    """What a county sends: a zip holding grids.zip (GBK DBF, GK CM 111E, a column only its mapping names)."""
+    from test_import_safety import zipped
+
+    folder, grids = gbk_grids
+    parts = sorted(folder.glob("grids.*"))
+    raw = gpd.read_file(folder / "grids.shp").rename(columns={"所属社区": "SQ_BM"})
+    for file in parts:
+        file.unlink()
+    shp = tmp_path / "parts"
+    shp.mkdir()
+    raw.to_file(shp / "网格.shp", encoding="GBK")
+    zip_files(sorted(shp.iterdir()), folder / "grids.zip", [f"网格数据/{p.name}" for p in sorted(shp.iterdir())])
+    (folder / "mapping.toml").write_text('[grids]\n"SQ_BM" = "community_code"\n', encoding="utf-8")
+    settings = store_settings(db=sample_db_copy, admin_token=ADMIN, load_sample_if_empty=False)
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    with TestClient(create_app(settings)) as client:
+        checked = client.post("/v1/admin/import?dry_run=true", content=zipped(folder), headers=auth)
+        assert checked.status_code == 200, checked.text
+        assert checked.json()["columns"]["grids"] == {"网格编码": "code", "网格名称": "name",
+                                                      "SQ_BM": "community_code"}
+        assert checked.json()["files"]["grids"] == "grids.zip"
+        done = client.post("/v1/admin/import", content=zipped(folder), headers=auth)
+        assert done.status_code == 200, done.text
+        found = client.get("/v1/lookup", params={"lon": 110.7475, "lat": 35.14}).json()
+        assert found["grid"]["code"] == "140821100014-01" and found["grid"]["name"] == "双塔社区第1网格"
+
+
+def test_names_in_reference_columns_and_chinese_levels_become_codes(tmp_path: Path) -> None:
+    from conftest import tiny_layers, write_package
+
+    layers = tiny_layers()
+    layers["regions"]["level"] = ["县", "镇", "社区", "社区"]
+    layers["grids"]["community_code"] = ["双塔社区", "双塔社区", "葫芦岛社区", "140821100016"]
+    layers["workers"]["grid_code"] = ["双塔社区第1网格", "", "", "", "", ""]
+    folder = write_package(layers, tmp_path / "names")
+    report = import_package(None, folder, dry_run=True)
+    assert any("双塔社区→140821100014" in w.message for w in report.warnings)
+    package = read_package(folder)
+    assert package.layers["regions"]["level"].tolist() == ["county", "town", "community", "community"]
+    assert package.layers["grids"]["community_code"].tolist() == tiny_layers()["grids"]["community_code"].tolist()
+    assert package.layers["workers"]["grid_code"].iloc[0] == "140821100014-01"
+
+
+def test_a_single_layer_file_is_not_a_package(gbk_grids) -> None:
+    folder, _ = gbk_grids
+    with pytest.raises(PackageUnreadable, match="单个图层文件"):
+        import_package(None, folder / "grids.shp", dry_run=True)
