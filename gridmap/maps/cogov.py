@@ -157,6 +157,11 @@ def _provider_place(store: Store, coverage: Any, resource: dict[str, Any]) -> tu
     return _centre(coverage, resource.get("community_code")), "资源所属社区"
 
 
+def _number(value: Any) -> Any:
+    """20.0 reads 20 in a popup."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _provider_name(resource: dict[str, Any]) -> str:
     provider = resource.get("provider") or {}
     if resource.get("provider_kind") == "member":  # named by code only, as the JSON API names them
@@ -178,7 +183,7 @@ def resources_frame(store: Store, coverage: Any, actor: Actor, *, day: date | No
         rows.append({"id": resource["id"], "provider_kind": PROVIDER_KINDS.get(resource.get("provider_kind"), ""),
                      "provider": _provider_name(resource), "category": resource.get("category"),
                      "description": redact_text(resource.get("description")) or "",
-                     "quantity": resource.get("quantity"),
+                     "quantity": _number(resource.get("quantity")),
                      "communities": "、".join(resource.get("community_names") or resource.get("communities") or []),
                      "available_until": until, "community_code": resource.get("community_code"), "place": place})
         lon.append(where[0])
