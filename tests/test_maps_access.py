@@ -304,3 +304,21 @@ def test_the_search_endpoint_the_maps_use_answers_a_signed_in_browser(app, token
     client = signed_in(app, tokens["worker"])
     answer = client.get("/v1/lookup", params={"lon": 110.7693, "lat": 35.1425})
     assert answer.status_code == 200 and answer.json()["covered"] is True
+
+
+# -- the co-governance layers (issue #13 §6; what each holds per role: tests/test_cogov_maps.py) ---------
+
+COGOV_TILE_LAYERS = ("needs", "resources", "projects", "patrol_coverage")
+
+
+@pytest.mark.parametrize("layer", COGOV_TILE_LAYERS)
+def test_co_governance_tiles_need_a_sign_in_and_answer_every_signed_in_role(app, tokens, layer):
+    path = f"/tiles/{layer}/14/13454/6552.pbf"
+    anonymous = TestClient(app).get(path)
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized"
+    assert len(anonymous.content) < 500
+    for role, token in tokens.items():
+        answer = TestClient(app).get(path, headers=bearer(token))
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "private, no-cache", role
+    for name in ("居民需求", "共建资源", "为民办实事", "包楼院"):
+        assert not shows(TestClient(app).get("/maps/public").text, name)
