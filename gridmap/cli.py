@@ -342,11 +342,13 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="token id shown at
 from gridmap.cli_planning import plan_app  # noqa: E402 - sub-app registered beside its siblings
 from gridmap.cli_maps import map_command  # noqa: E402 - `gridmap map …` (issue #5)
 from gridmap.cli_store import backup, migrate, restore  # noqa: E402 - `gridmap backup|restore|migrate`
+from gridmap.cli_topology import check_topology_command  # noqa: E402 - issue #14 §2
 
 app.command("map")(map_command)
 app.command("backup")(backup)
 app.command("restore")(restore)
 app.command("migrate")(migrate)
+app.command("check-topology")(check_topology_command)
 
 app.add_typer(plan_app, name="plan")
 

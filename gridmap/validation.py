@@ -163,6 +163,10 @@ def _area_m2(geoms: np.ndarray) -> np.ndarray:
     return gpd.GeoSeries(geoms, crs=WGS84).to_crs(crs).area.to_numpy()
 
 
+area_m2 = _area_m2
+"""The public name of the measure: the topology report (``gridmap.topology``) measures with it too."""
+
+
 def _check_grid_topology(grids: gpd.GeoDataFrame, regions: gpd.GeoDataFrame) -> list[Problem]:
     out: list[Problem] = []
     grids = usable(grids, "grids")
