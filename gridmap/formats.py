@@ -58,11 +58,8 @@ CODEPAGES = {"utf-8": "utf-8", "utf8": "utf-8", "65001": "utf-8", "gbk": "gb1803
 
 def read_layer_file(path: Path, *, spatial: bool, encoding: str | None, work: Path,
                     limits: UploadLimits) -> Frame:
-    """One layer from ``path``; ``work`` is a private folder for unpacking a zipped layer."""
+    """One layer from ``path`` (not a ``.zip``: see ``unzip_layer``); ``work`` is a private folder for a KMZ."""
     suffix = path.suffix.lower()
-    if suffix == ".zip":
-        return read_layer_file(_unzip_layer(path, work, limits), spatial=spatial, encoding=encoding,
-                               work=work, limits=limits)
     if suffix == ".shp":
         return read_shapefile(path, encoding)
     if suffix == ".fgb":
@@ -76,7 +73,7 @@ def read_layer_file(path: Path, *, spatial: bool, encoding: str | None, work: Pa
     raise PackageUnreadable(f"{path.name}：不支持的文件类型")  # GeoJSON and GeoPackage are read by the caller
 
 
-def _unzip_layer(path: Path, work: Path, limits: UploadLimits) -> Path:
+def unzip_layer(path: Path, work: Path, limits: UploadLimits) -> Path:
     """The one layer file inside a zipped layer (``grids.zip`` holding grids.shp, .shx, .dbf, .prj, .cpg)."""
     folder = work / f"{path.stem}-{len(list(work.iterdir()))}"
     unzip(path.read_bytes(), folder, _remaining(work, limits))

@@ -27,7 +27,7 @@ import shapely
 from gridmap.archives import ZIP_MAGIC, UploadLimits, unzip
 from gridmap.columns import LEVELS, Mapping, load_mapping, normal, plan
 from gridmap.errors import PackageUnreadable
-from gridmap.formats import LAYER_SUFFIXES, read_layer_file
+from gridmap.formats import LAYER_SUFFIXES, read_layer_file, unzip_layer
 from gridmap.geo import WGS84, check_crs, to_wgs84
 from gridmap.problems import Problem
 from gridmap.schema import LAYERS, Layer
@@ -212,6 +212,8 @@ def _read_folder(path: Path, encoding: str | None, work: Path,
             raise PackageUnreadable(f"图层 {name} 有多个文件：{', '.join(p.name for p in found)}")
         if found:
             file = found[0]
+            if file.suffix.lower() == ".zip":  # a zipped layer: read the one layer file inside as it is
+                file = unzip_layer(file, work, limits)
             suffix = file.suffix.lower()
             if suffix == ".gpkg":
                 out[name] = _read_file(file, layer=_gpkg_layer(file, name), driver="GPKG")
@@ -220,7 +222,7 @@ def _read_folder(path: Path, encoding: str | None, work: Path,
             else:
                 out[name] = read_layer_file(file, spatial=layer.spatial, encoding=encoding, work=work,
                                             limits=limits)
-            files[name] = file.name
+            files[name] = found[0].name
     return out, files
 
 

@@ -541,3 +541,19 @@ def test_a_single_layer_file_is_not_a_package(gbk_grids) -> None:
     folder, _ = gbk_grids
     with pytest.raises(PackageUnreadable, match="单个图层文件"):
         import_package(None, folder / "grids.shp", dry_run=True)
+
+
+@pytest.mark.parametrize("inner", ["grids.geojson", "grids.gpkg", "grids.csv", "grids.kml"])
+def test_a_zipped_layer_may_hold_any_layer_form(inner: str, make_package, tmp_path: Path) -> None:
+    from conftest import tiny_layers
+
+    folder = make_package(lambda layers: None)
+    (folder / "grids.geojson").unlink()
+    grids = tiny_layers()["grids"]
+    work = tmp_path / "inner"
+    work.mkdir()
+    write_layer(grids, "grids", work, inner.split(".")[1])
+    zip_files([work / inner], folder / "grids.zip", [f"导出/{inner}"])
+    got = read_package(folder).layers["grids"]
+    assert got["code"].tolist() == grids["code"].tolist()
+    assert shapely.hausdorff_distance(got.geometry.values, grids.geometry.values).max() < TOLERANCE
