@@ -358,14 +358,16 @@ ROWS += [
 ]
 
 # co-governance, issue #13 §1-2: registrations (双报到) and the three lists (三清单) --------------------------
-_UNITS_USED: set[str] = set()
+_UNITS_USED: dict[int, set[str]] = {}
+"""Units registered so far, per world (each backend's world has its own store and its 72 units)."""
 
 
 def _free_unit(w: World) -> str:
     """A unit not yet registered at the planted community (a unit registers at a community once)."""
     units = w.client.app.state.coverage.get().units
-    code = next(c for c in sorted(units["code"]) if c not in _UNITS_USED)
-    _UNITS_USED.add(code)
+    used = _UNITS_USED.setdefault(id(w), set())
+    code = next(c for c in sorted(units["code"]) if c not in used)
+    used.add(code)
     return code
 
 

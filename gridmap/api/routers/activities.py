@@ -9,35 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, StoreDep
+from gridmap.api.versions import IfMatch, etag, if_match_version
 from gridmap.cogov import activities, meetings
 from gridmap.cogov.service_models import ActivityChange, ActivityCreate, MeetingChange, MeetingCreate
-from gridmap.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["co-governance"])
 
-IfMatch = Annotated[str | None, Header(description="记录的 ETag（版本号）；修改时必填，缺少时为 428")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Since = Annotated[str | None, Query(description="日期起（含），如 2026-01-01")]
 Until = Annotated[str | None, Query(description="日期止（不含），如 2027-01-01")]
 
 
-def if_match_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); 422 when it names none."""
-    if if_match is None:
-        return None
-    try:
-        return int(if_match.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise InvalidInput(f"If-Match 应为记录的版本号（ETag），收到 {if_match!r}") from None
-
-
-def etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{view["version"]}"'
-    return view
 
 
 # activities --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, StoreDep
-from gridmap.api.routers.incidents import _version
+from gridmap.api.versions import etag, if_match_version
 from gridmap.coverage import library_edits
 
 router = APIRouter(prefix="/v1/addresses", tags=["addresses"])
@@ -47,10 +47,6 @@ class AddressCorrection(BaseModel):
     retired: bool | None = None
 
 
-def _etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{view["version"]}"'
-    return view
-
 
 @router.get("", summary="地址联想：输入时给出至多 10 个标准地址、小区、道路、社区或别名，附所在网格")
 async def suggest(store: StoreDep, coverage: CoverageDep,
@@ -71,7 +67,7 @@ async def list_entries(store: StoreDep, coverage: CoverageDep, actor: ActorDep,
 async def add_entry(body: AddressEntry, response: Response, store: StoreDep, coverage: CoverageDep,
                     actor: ActorDep) -> dict[str, Any]:
     view = await run_in_threadpool(library_edits.add_entry, store, coverage, actor, body.model_dump())
-    return _etag(response, view)
+    return etag(response, view)
 
 
 @router.get("/unmatched", summary="未找到的地址：按文字计数，最常见的在前（据此补充地址库）")
@@ -85,7 +81,7 @@ async def unmatched(request: Request, store: StoreDep, actor: ActorDep,
 @router.get("/{entry_id}", summary="一条别名或标准地址")
 async def get_entry(entry_id: RowId, response: Response, store: StoreDep, coverage: CoverageDep,
                     actor: ActorDep) -> dict[str, Any]:
-    return _etag(response, library_edits.get_entry(store, coverage, actor, entry_id))
+    return etag(response, library_edits.get_entry(store, coverage, actor, entry_id))
 
 
 @router.patch("/{entry_id}", summary="更正别名或标准地址（需 If-Match）：立即生效，记入修改日志")
@@ -95,8 +91,8 @@ async def correct_entry(entry_id: RowId, body: AddressCorrection, response: Resp
                         ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     view = await run_in_threadpool(
-        lambda: library_edits.correct_entry(store, coverage, actor, entry_id, changes, if_match=_version(if_match)))
-    return _etag(response, view)
+        lambda: library_edits.correct_entry(store, coverage, actor, entry_id, changes, if_match=if_match_version(if_match)))
+    return etag(response, view)
 
 
 @router.get("/{entry_id}/history", summary="修改日志：谁、何时、修改前后")

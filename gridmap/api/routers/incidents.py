@@ -7,8 +7,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, SettingsDep, StoreDep
 from gridmap.api.ratelimit import RATE_LIMITED, IntakeLimit
+from gridmap.api.versions import etag, if_match_version
 from gridmap.coverage import library_edits
-from gridmap.errors import InvalidInput
 from gridmap.incidents import service
 from gridmap.incidents.categories import category_tree
 from gridmap.incidents.models import Feedback, IncidentCreate, TransitionRequest
@@ -16,24 +16,12 @@ from gridmap.incidents.models import Feedback, IncidentCreate, TransitionRequest
 router = APIRouter(prefix="/v1", tags=["incidents"])
 
 
-def _etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{view["version"]}"'
-    return view
-
 
 ReceiptHeader = Annotated[str | None, Header(alias="X-Receipt", description="回执码（上报时返回）",
                                             max_length=100)]
 ReceiptQuery = Annotated[str | None, Query(description="回执码（供链接使用；优先使用 X-Receipt 请求头，查询串不记入日志）",
                                            max_length=100)]
 
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    try:
-        return int(if_match.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise InvalidInput(f"If-Match 应为事件的版本号（ETag），收到 {if_match!r}") from None
 
 
 @router.get("/categories", summary="事件类别（两级），每个叶子类别带时限（小时）和默认处置方")
@@ -63,7 +51,7 @@ async def create_incident(
                                service_area_margin_m=settings.service_area_margin_m))
     if not created:
         response.status_code = 200
-    return _etag(response, view)
+    return etag(response, view)
 
 
 @router.get("/incidents", summary="事件列表（按状态、类别、社区、网格、处置人、超期、时段、范围筛选；分页）")
@@ -108,7 +96,7 @@ async def get_incident(
 ) -> dict[str, Any]:
     view = service.get(store=store, coverage=coverage, incident_id=incident_id, actor=actor,
                        receipt=x_receipt or receipt)
-    return _etag(response, view)
+    return etag(response, view)
 
 
 @router.post("/incidents/{incident_id}/transitions", summary="流转：受理、派遣、处置、核查、结案、退回、作废、重办、督办")
@@ -121,11 +109,11 @@ async def transition(
     actor: ActorDep,
     if_match: Annotated[str | None, Header(description="事件的 ETag（版本号）；必填，缺少时为 428")] = None,
 ) -> dict[str, Any]:
-    version = _version(if_match)
+    version = if_match_version(if_match)
     view = await run_in_threadpool(
         lambda: service.transition(store=store, coverage=coverage, incident_id=incident_id, actor=actor,
                                    request=body, if_match=version))
-    return _etag(response, view)
+    return etag(response, view)
 
 
 @router.get("/incidents/{incident_id}/history", summary="审计日志：谁、何时、从何状态到何状态、备注（只读）")

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gridmap import records
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, StoreDep
-from gridmap.api.routers.registrations import IfMatch, etag, version_of
+from gridmap.api.versions import IfMatch, etag, if_match_version
 from gridmap.cogov import changes, kinds, matching, needs, projects, resources
 from gridmap.cogov.models import (
     NeedChange,
@@ -58,7 +58,7 @@ async def get_need(need_id: RowId, response: Response, store: StoreDep, coverage
 @router.patch("/needs/{need_id}", summary="修改需求：标题、类别、描述、户数（办结或不予受理后不能修改）；须带 If-Match")
 async def change_need(need_id: RowId, body: NeedChange, response: Response, store: StoreDep, coverage: CoverageDep,
                       actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
-    version = version_of(if_match)
+    version = if_match_version(if_match)
     view = await run_in_threadpool(lambda: changes.change_need(store, coverage, actor, need_id, body, if_match=version))
     return etag(response, view)
 
@@ -66,7 +66,7 @@ async def change_need(need_id: RowId, body: NeedChange, response: Response, stor
 @router.post("/needs/{need_id}/transitions", summary="需求流转：受理、不予受理（须说明理由）、办结、重新收集")
 async def need_transition(need_id: RowId, body: NeedTransition, response: Response, store: StoreDep,
                           coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
-    version = version_of(if_match)
+    version = if_match_version(if_match)
     view = await run_in_threadpool(lambda: needs.transition(store, coverage, actor, need_id, body, if_match=version))
     return etag(response, view)
 
@@ -121,7 +121,7 @@ async def get_resource(resource_id: RowId, response: Response, store: StoreDep, 
               summary="修改资源：描述、数量、服务社区、可用期、状态（withdrawn 表示不再提供）；须带 If-Match")
 async def change_resource(resource_id: RowId, body: ResourceChange, response: Response, store: StoreDep,
                           coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
-    version = version_of(if_match)
+    version = if_match_version(if_match)
     view = await run_in_threadpool(lambda: changes.change_resource(store, coverage, actor, resource_id, body,
                                                                    if_match=version))
     return etag(response, view)
@@ -162,7 +162,7 @@ async def get_project(project_id: RowId, response: Response, store: StoreDep, co
              summary="项目流转：开工、完工（所含需求办结并记录受益户数）、评价（居民评分）、取消")
 async def project_transition(project_id: RowId, body: ProjectTransition, response: Response, store: StoreDep,
                              coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
-    version = version_of(if_match)
+    version = if_match_version(if_match)
     view = await run_in_threadpool(lambda: projects.transition(store, coverage, actor, project_id, body,
                                                                if_match=version))
     return etag(response, view)

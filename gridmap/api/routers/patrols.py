@@ -9,7 +9,8 @@ from fastapi import APIRouter, Header, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, SettingsDep, StoreDep
-from gridmap.api.routers.activities import IfMatch, Limit, Since, Until, etag, if_match_version
+from gridmap.api.routers.activities import Limit, Since, Until
+from gridmap.api.versions import IfMatch, etag, if_match_version
 from gridmap.cogov import assignments, patrols
 from gridmap.cogov.service_models import AssignmentSet, PatrolCreate
 

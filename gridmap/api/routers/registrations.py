@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap import records
 from gridmap.api.deps import ActorDep, CoverageDep, Offset, RowId, StoreDep
+from gridmap.api.versions import IfMatch, etag, if_match_version
 from gridmap.cogov import bulk, changes, kinds, registrations
 from gridmap.cogov.models import (
     MemberChange,
@@ -36,22 +37,8 @@ _TABLE_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-IfMatch = Annotated[str | None, Header(description="记录的 ETag（版本号）；必填，缺少时为 428，过期时为 412")]
 
 
-def etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
-    response.headers["ETag"] = f'"{view["version"]}"'
-    return view
-
-
-def version_of(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` header names (``"3"``, ``W/"3"`` or ``3``); None when absent."""
-    if if_match is None:
-        return None
-    try:
-        return int(if_match.strip().removeprefix("W/").strip('"'))
-    except ValueError:
-        raise InvalidInput(f"If-Match 应为记录的版本号（ETag），收到 {if_match!r}") from None
 
 
 async def _upload(request: Request) -> bytes:
@@ -105,7 +92,7 @@ async def get_unit_registration(registration_id: RowId, response: Response, stor
 async def change_unit_registration(registration_id: RowId, body: UnitRegistrationChange, response: Response,
                                    store: StoreDep, coverage: CoverageDep, actor: ActorDep,
                                    if_match: IfMatch = None) -> dict[str, Any]:
-    version = version_of(if_match)
+    version = if_match_version(if_match)
     view = await run_in_threadpool(lambda: changes.change_unit_registration(store, coverage, actor, registration_id,
                                                                             body, if_match=version))
     return etag(response, view)
@@ -173,7 +160,7 @@ async def get_member(code: MemberCode, response: Response, store: StoreDep, cove
 @router.patch("/members/{code}", summary="修改党员报到信息：手机、单位、网格、技能、状态；须带 If-Match")
 async def change_member(code: MemberCode, body: MemberChange, response: Response, store: StoreDep,
                         coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
-    version = version_of(if_match)
+    version = if_match_version(if_match)
     n = await run_in_threadpool(_n, store, kinds.MEMBER, code, "党员")
     view = await run_in_threadpool(lambda: changes.change_member(store, coverage, actor, n, body, if_match=version))
     return etag(response, _member(view))
@@ -219,7 +206,7 @@ async def get_team(code: TeamCode, response: Response, store: StoreDep, coverage
 @router.patch("/teams/{code}", summary="修改服务团队：名称、服务站、成员、状态；须带 If-Match")
 async def change_team(code: TeamCode, body: TeamChange, response: Response, store: StoreDep,
                       coverage: CoverageDep, actor: ActorDep, if_match: IfMatch = None) -> dict[str, Any]:
-    version = version_of(if_match)
+    version = if_match_version(if_match)
     n = await run_in_threadpool(_n, store, kinds.TEAM, code, "服务团队")
     view = await run_in_threadpool(lambda: changes.change_team(store, coverage, actor, n, body, if_match=version))
     return etag(response, _team(view))
