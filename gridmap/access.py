@@ -349,6 +349,7 @@ def shape_record(record: dict[str, Any], *, actor: Actor, coverage: Any) -> dict
         out["contact_name"] = mask_name(str(out["contact_name"]))
     return out
 
+
 def check_patrol_write(actor: Actor, coverage: Any, worker_code: str) -> None:
     """A patrol is a worker's own account of where they walked: a worker records only their own (not a
     colleague's, even in the same grid); dispatchers and admins record for anyone (a patrol written up
@@ -399,3 +400,27 @@ def check_library_edit(actor: Actor) -> None:
         raise Unauthorized("需要登录令牌")
     if actor.role not in LIBRARY_EDITORS:
         raise Forbidden("只有指挥中心和管理员可以维护标准地址库")
+
+
+# OGC API Features (/ogc) -----------------------------------------------------------------------------
+
+OGC_PUBLIC_COLLECTIONS: Final = ("regions", "grids", "stations", "roads")
+"""What the public map and the public JSON API already show: areas, grids with their workers' public
+service contacts, service stations, named roads."""
+OGC_SIGNED_IN_COLLECTIONS: Final = ("buildings", "precincts", "units", "incidents")
+"""What the signed-in maps draw: buildings with their households, police precincts, co-building units, and
+incidents, the last only as ``incidents_for_map`` cuts them (a worker their scope, a planner anonymised)."""
+
+
+def ogc_collections(actor: Actor) -> tuple[str, ...]:
+    """The OGC collections ``actor`` may list, in the order they are listed."""
+    if actor.role == PUBLIC:
+        return OGC_PUBLIC_COLLECTIONS
+    return OGC_PUBLIC_COLLECTIONS + OGC_SIGNED_IN_COLLECTIONS
+
+
+def check_ogc_collection(actor: Actor, collection: str) -> None:
+    """A signed-in collection asked for by the public is 401 (a token would help), as for the map tiles;
+    an unknown collection is the caller's 404, decided by the OGC service."""
+    if collection in OGC_SIGNED_IN_COLLECTIONS and actor.role == PUBLIC:
+        raise Unauthorized("该图层需要登录（Authorization: Bearer <token> 或登录会话）")

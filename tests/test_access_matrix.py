@@ -500,6 +500,30 @@ ROWS += [
                                                                          _resource_body(w))["id"]}}, {"quantity": 2})),
 ]
 
+# OGC API Features (#14 §4): the public layers for everyone; buildings, precincts, units and incidents (as
+# incidents_for_map cuts them) for anyone signed in; an incident outside the caller's scope does not exist (404)
+SIGNED_IN = (*IN_SCOPE, "outsider")
+
+ROWS += [
+    Row("GET", "/ogc", every(200)),
+    Row("GET", "/ogc/conformance", every(200)),
+    Row("GET", "/ogc/api", every(200)),
+    Row("GET", "/ogc/collections", every(200)),
+    Row("GET", "/ogc/collections/{collectionId}", staff(200, readers=SIGNED_IN),
+        lambda w: {"path_params": {"collectionId": "buildings"}}),
+    Row("GET", "/ogc/collections/{collectionId}/items", staff(200, readers=SIGNED_IN),
+        lambda w: {"path_params": {"collectionId": "incidents"}, "params": {"limit": 10000}}),
+    Row("GET", "/ogc/collections/{collectionId}/items/{featureId}", staff(200, readers=IN_SCOPE, signed_in=404),
+        lambda w: {"path_params": {"collectionId": "incidents", "featureId": w.incidents["public"]}}),
+]
+
+# the topology report, issue #14 §2: admins, dispatchers and planners (gridmap/topology/roles.py)
+TOPOLOGY_READERS = ("planner", "dispatcher", "admin")
+ROWS += [
+    Row("GET", "/v1/topology", staff(200, readers=TOPOLOGY_READERS)),
+    Row("GET", "/maps/topology", staff(200, readers=TOPOLOGY_READERS)),
+]
+
 SENSITIVE_ROWS = [
     Row("GET", "/open311/v2/requests/{request_id}.json", every(404),
         lambda w: {"path_params": {"request_id": w.incidents["sensitive"]}}),

@@ -19,8 +19,10 @@ from gridmap.api.routers import lists as list_routes
 from gridmap.api.routers import planning as planning_routes
 from gridmap.api.routers import registrations as registration_routes
 from gridmap.api.routers import maps as map_routes
+from gridmap.api.routers import ogc as ogc_routes
 from gridmap.api.routers import session as session_routes
 from gridmap.api.routers import tiles as tile_routes
+from gridmap.api.routers import topology as topology_routes
 from gridmap.bootstrap import open_configured_store
 from gridmap.coverage.library_edits import UnmatchedLog
 from gridmap.coverage.live import LiveCoverage
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (activity_routes.router, patrol_routes.router, cogov_report_routes.router):
         app.include_router(router)
     app.include_router(address_routes.router)
+    app.include_router(ogc_routes.router)
+    app.include_router(topology_routes.router)
     observability.register(app)  # added last, so outermost: every request is logged and timed, refused ones too
     return app
 
