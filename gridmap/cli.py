@@ -101,9 +101,10 @@ def import_(
     from gridmap.store import open_store
 
     try:
-        store = None if check_only else open_store(_settings(db).db)
+        settings = _settings(db)
+        store = None if check_only else open_store(settings.db)
         report = import_package(store, path, source_crs=source_crs, encoding=encoding, mapping=mapping,
-                                dry_run=check_only)
+                                dry_run=check_only, max_overlap_m2=settings.import_max_overlap_m2)
     except GridmapError as exc:
         if exc.details:
             _report_problems(exc.details)

@@ -22,7 +22,7 @@ from gridmap.package import SQLITE_MAGIC, Frame, Package, read_package
 from gridmap.problems import Problem
 from gridmap.schema import LAYERS
 from gridmap.store.base import Store
-from gridmap.validation import errors, validate
+from gridmap.validation import AREA_TOLERANCE_M2, errors, validate
 
 __all__ = ["ImportReport", "UploadLimits", "check_package", "content_revision", "import_package", "import_upload",
            "read_checked"]
@@ -54,10 +54,11 @@ class ImportReport:
 
 def read_checked(path: Path | str, *, source_crs: str | None = None, encoding: str | None = None,
                  mapping: Mapping | Path | str | None = None,
-                 limits: UploadLimits | None = None) -> tuple[Package, list[Problem]]:
+                 limits: UploadLimits | None = None,
+                 max_overlap_m2: float = AREA_TOLERANCE_M2) -> tuple[Package, list[Problem]]:
     """The package read and every problem found (reading's and validation's)."""
     package = read_package(path, source_crs=source_crs, encoding=encoding, mapping=mapping, limits=limits)
-    return package, package.problems + validate(package.layers)
+    return package, package.problems + validate(package.layers, max_overlap_m2=max_overlap_m2)
 
 
 def check_package(path: Path | str, *, source_crs: str | None = None, encoding: str | None = None,
@@ -68,13 +69,15 @@ def check_package(path: Path | str, *, source_crs: str | None = None, encoding: 
 
 def import_package(store: Store | None, path: Path | str, *, source_crs: str | None = None,
                    encoding: str | None = None, mapping: Mapping | Path | str | None = None,
-                   dry_run: bool = False, limits: UploadLimits | None = None) -> ImportReport:
+                   dry_run: bool = False, limits: UploadLimits | None = None,
+                   max_overlap_m2: float = AREA_TOLERANCE_M2) -> ImportReport:
     """Raises ImportRejected (with every problem) before writing anything if any error is found.
 
     With ``dry_run`` nothing is written; ``store`` may then be None (a check without a store).
+    ``max_overlap_m2``: grids overlapping by more are refused (``Settings.import_max_overlap_m2``).
     """
     package, problems = read_checked(path, source_crs=source_crs, encoding=encoding, mapping=mapping,
-                                     limits=limits)
+                                     limits=limits, max_overlap_m2=max_overlap_m2)
     layers = package.layers
     found = errors(problems)
     if found:
@@ -112,7 +115,8 @@ def content_revision(layers: dict[str, Frame]) -> str:
 
 
 def import_upload(store: Store, data: bytes, *, source_crs: str | None = None, encoding: str | None = None,
-                  dry_run: bool = False, limits: UploadLimits | None = None) -> ImportReport:
+                  dry_run: bool = False, limits: UploadLimits | None = None,
+                  max_overlap_m2: float = AREA_TOLERANCE_M2) -> ImportReport:
     """Import a package sent as bytes: a GeoPackage file, or a zip of a package folder (which may carry its
     own ``mapping.toml``).
 
@@ -131,4 +135,4 @@ def import_upload(store: Store, data: bytes, *, source_crs: str | None = None, e
         else:
             raise PackageUnreadable("上传内容既不是 GeoPackage 文件，也不是 zip 压缩的数据包目录")
         return import_package(store, target, source_crs=source_crs, encoding=encoding, dry_run=dry_run,
-                              limits=dataclasses.replace(limits, tmp_dir=root))
+                              limits=dataclasses.replace(limits, tmp_dir=root), max_overlap_m2=max_overlap_m2)

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     import_max_files: int = Field(1000, gt=0, description="entries a zipped package may hold")
     import_max_ratio: float = Field(100.0, gt=1, description="largest unpacked/packed size of one zip entry over 1 MB")
     import_tmp_dir: Path | None = Field(None, description="where uploads are unpacked; unset: the system temp folder")
+    import_max_overlap_m2: float = Field(1.0, ge=0, description="an import is refused when two grids overlap by more "
+                                         "than this (m²); smaller overlaps are warnings (issue #14 §2)")
 
     @field_validator("db", mode="before")
     @classmethod

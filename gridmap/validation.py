@@ -24,7 +24,10 @@ AREA_TOLERANCE_M2 = 1.0
 Frame = gpd.GeoDataFrame | pd.DataFrame
 
 
-def validate(layers: Mapping[str, Frame]) -> list[Problem]:
+def validate(layers: Mapping[str, Frame], *, max_overlap_m2: float = AREA_TOLERANCE_M2) -> list[Problem]:
+    """``max_overlap_m2``: grids overlapping by more are an error (the import is refused); by less, but above
+    the rounding tolerance, a warning. An operator raises it to take in boundaries known to overlap a little
+    (``GRIDMAP_IMPORT_MAX_OVERLAP_M2``), and fixes them later with ``gridmap check-topology --fix``."""
     problems: list[Problem] = []
     for name, frame in layers.items():
         problems += _check_fields(name, frame)
@@ -33,7 +36,7 @@ def validate(layers: Mapping[str, Frame]) -> list[Problem]:
             problems += _check_geometries(name, frame)
     problems += _check_references(layers)
     if {"regions", "grids"} <= layers.keys():
-        problems += _check_grid_topology(layers["grids"], layers["regions"])
+        problems += _check_grid_topology(layers["grids"], layers["regions"], max(max_overlap_m2, AREA_TOLERANCE_M2))
     if {"grids", "buildings"} <= layers.keys():
         problems += _check_buildings_in_grids(layers["buildings"], layers["grids"])
     return problems
@@ -167,7 +170,8 @@ area_m2 = _area_m2
 """The public name of the measure: the topology report (``gridmap.topology``) measures with it too."""
 
 
-def _check_grid_topology(grids: gpd.GeoDataFrame, regions: gpd.GeoDataFrame) -> list[Problem]:
+def _check_grid_topology(grids: gpd.GeoDataFrame, regions: gpd.GeoDataFrame,
+                         max_overlap_m2: float = AREA_TOLERANCE_M2) -> list[Problem]:
     out: list[Problem] = []
     grids = usable(grids, "grids")
     regions = usable(regions, "regions")
@@ -182,8 +186,10 @@ def _check_grid_topology(grids: gpd.GeoDataFrame, regions: gpd.GeoDataFrame) -> 
     areas = _area_m2(shapely.intersection(g[left], g[right]))
     for i, j, area in zip(left, right, areas):
         if area > AREA_TOLERANCE_M2:
-            out.append(Problem.error("grids", codes[i], f"与网格 {codes[j]} 重叠 {area:.1f} 平方米",
-                                     extra={"other": codes[j], "area_m2": round(float(area), 1)}))
+            kind = Problem.error if area > max_overlap_m2 else Problem.warning
+            below = "" if area > max_overlap_m2 else f"（未超过导入阈值 {max_overlap_m2:g} 平方米）"
+            out.append(kind("grids", codes[i], f"与网格 {codes[j]} 重叠 {area:.1f} 平方米{below}",
+                            extra={"other": codes[j], "area_m2": round(float(area), 1)}))
     community_geom = dict(zip(communities["code"], communities.geometry.values))
     for code, community, geom in zip(codes, grids["community_code"], g):
         parent = community_geom.get(community)

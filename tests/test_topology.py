@@ -285,3 +285,30 @@ def test_map_page_draws_every_kind_with_a_chinese_legend(problem_client: TestCli
         assert name in html
     browser = problem_client.get("/maps/topology", headers={"Accept": "text/html"}, follow_redirects=False)
     assert browser.status_code == 303 and browser.headers["location"].startswith("/login")
+
+
+# the import's overlap threshold -----------------------------------------------------------------------------
+
+def test_import_refuses_overlaps_above_the_threshold_and_warns_below(tmp_path: Path, monkeypatch) -> None:
+    """``GRIDMAP_IMPORT_MAX_OVERLAP_M2``: above it an overlap refuses the import (exit 1, nothing written);
+    raised above the overlap, the import goes through with the overlap as a warning, which the topology
+    report then shows."""
+    overlap = box(110.7549, 35.12, 110.755, 35.16)
+    area = geod_area(overlap)  # about 400 m²
+    package = _package(tmp_path, lambda l: set_grid(l, f"{A}-02", box(110.7549, 35.12, 110.770, 35.16)))
+    db = tmp_path / "store.gpkg"
+    runner = CliRunner()
+    refused = runner.invoke(app, ["import", str(package), "--db", str(db)])
+    assert refused.exit_code == 1 and "重叠" in refused.output
+    assert GeoPackageStore(db).revision() is None
+    monkeypatch.setenv("GRIDMAP_IMPORT_MAX_OVERLAP_M2", str(round(area * 2)))
+    taken = runner.invoke(app, ["import", str(package), "--db", str(db)])
+    assert taken.exit_code == 0, taken.output
+    assert "未超过导入阈值" in taken.output
+    report = runner.invoke(app, ["check-topology", "--db", str(db), "--json"])
+    assert report.exit_code == 1
+    found = json.loads(report.stdout)["problems"]
+    assert [(p["kind"], p["codes"]) for p in found if p["severity"] == "error"] == [("overlap", [f"{A}-01", f"{A}-02"])]
+    assert found[0]["area_m2"] == pytest.approx(area, rel=2e-3)
+    monkeypatch.setenv("GRIDMAP_IMPORT_MAX_OVERLAP_M2", str(round(area / 2)))
+    assert runner.invoke(app, ["import", str(package), "--db", str(tmp_path / "other.gpkg")]).exit_code == 1

@@ -19,7 +19,7 @@ import pandas as pd
 import shapely
 
 from gridmap.topology import measures
-from gridmap.topology.measures import AREA_TOLERANCE_M2, Piece
+from gridmap.topology.measures import AREA_TOLERANCE_M2
 from gridmap.validation import usable
 
 KINDS: Final[dict[str, str]] = {

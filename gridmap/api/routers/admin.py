@@ -38,7 +38,8 @@ async def import_package(
     body = await request.body()  # at most body_limit_import bytes (gridmap.api.limits)
     limits = UploadLimits.from_settings(request.app.state.settings)
     report = await run_in_threadpool(import_upload, store, body, source_crs=source_crs, encoding=encoding,
-                                     dry_run=dry_run, limits=limits)
+                                     dry_run=dry_run, limits=limits,
+                                     max_overlap_m2=request.app.state.settings.import_max_overlap_m2)
     if not dry_run:
         await run_in_threadpool(request.app.state.coverage.reload)
     return report.to_dict()
