@@ -152,7 +152,9 @@ def _cogov_overlays(ctx: MapContext, layers: tuple[str, ...]) -> list:
     draw = {"patrol_coverage": patrol_coverage_layer, "resources": resources_layer, "projects": projects_layer,
             "needs": needs_layer}
     frames = ctx.cogov or {}
-    return [draw[layer](frames[layer]) for layer in layers if frames.get(layer) is not None]
+    # a county's footprints once more would double what the page draws on opening: a click away instead
+    return [draw[layer](frames[layer], **({"show": False} if layer == "patrol_coverage" else {}))
+            for layer in layers if frames.get(layer) is not None]
 
 
 def dispatcher_map(ctx: MapContext):
