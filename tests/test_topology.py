@@ -312,3 +312,17 @@ def test_import_refuses_overlaps_above_the_threshold_and_warns_below(tmp_path: P
     assert found[0]["area_m2"] == pytest.approx(area, rel=2e-3)
     monkeypatch.setenv("GRIDMAP_IMPORT_MAX_OVERLAP_M2", str(round(area / 2)))
     assert runner.invoke(app, ["import", str(package), "--db", str(tmp_path / "other.gpkg")]).exit_code == 1
+
+
+def test_sample_county_through_the_api_on_both_stores(client: TestClient) -> None:
+    """The served report of the sample store (GeoPackage and PostGIS) is the package's: no errors."""
+    headers = {"Authorization": "Bearer test-admin-token"}
+    body = client.get("/v1/topology", headers=headers).json()
+    expected = check_topology(read_package(SAMPLE_PACKAGE).layers).to_dict()
+    assert body["errors"] == 0
+    assert body["counts"] == expected["counts"]
+    assert body["checked"] == expected["checked"]
+    assert [p["area_m2"] for p in body["problems"]] == pytest.approx([p["area_m2"] for p in expected["problems"]],
+                                                                     rel=1e-6)
+    page = client.get("/maps/topology", headers=headers)
+    assert page.status_code == 200 and f"缝隙（{expected['counts']['gap']} 处）" in page.text

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from gridmap.api.deps import ActorDep, StoreDep
 from gridmap.api.responses import FastJSONResponse
 from gridmap.errors import Forbidden, Unauthorized
+from gridmap.layers.assets import check_assets
 from gridmap.maps.basemaps import basemaps
 from gridmap.maps.topology import topology_page
 from gridmap.sessions import home_of
@@ -29,13 +30,13 @@ router = APIRouter(tags=["topology"])
 SliverWidth = Annotated[float, Query(gt=0, le=100, description="窄于此宽度（米）的部分视为狭长碎片")]
 Tolerance = Annotated[float, Query(ge=0, le=10000, description="小于此面积（平方米）的重叠、缝隙视为坐标误差")]
 
-_CACHE: dict[tuple[str | None, float, float], tuple[TopologyReport, dict[str, Any]]] = {}
+_CACHE: dict[tuple[int, str | None, float, float], tuple[TopologyReport, dict[str, Any]]] = {}
 
 
 def _report(store: Store, sliver_width_m: float, tolerance_m2: float) -> tuple[TopologyReport, dict[str, Any]]:
     """The report of the store's current content, kept per revision and settings: the boundaries change
     only by an import, and the overlays cost a second on a city."""
-    key = (store.revision(), sliver_width_m, tolerance_m2)
+    key = (id(store), store.revision(), sliver_width_m, tolerance_m2)
     found = _CACHE.get(key)
     if found is None:
         layers = {name: store.read_layer(name) for name in ("regions", "grids", "buildings")}
@@ -87,6 +88,8 @@ async def topology_map(
             raise
         html = render("refused.html", message=exc.message, who=who(actor), home=home_of(actor))
         return HTMLResponse(html, status_code=403, headers={"Cache-Control": "no-store"})
+    settings = request.app.state.settings
+    check_assets(settings.map_assets)
     report, layers = await run_in_threadpool(_report, store, sliver_width_m, tolerance_m2)
-    html = await run_in_threadpool(topology_page, report, layers, basemaps(request.app.state.settings))
+    html = await run_in_threadpool(topology_page, report, layers, basemaps(settings))
     return HTMLResponse(html, headers={"Cache-Control": "private, no-cache", "Vary": "Cookie, Authorization"})
