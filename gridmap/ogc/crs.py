@@ -30,6 +30,10 @@ class UnsupportedCrs(ValueError):
     """A CRS URI this service does not offer."""
 
 
+class OutsideCrs(ValueError):
+    """A bbox with corners where its CRS is not defined (pyproj answers infinity there)."""
+
+
 def gauss_kruger_zone(lon: float) -> int:
     """The EPSG code of the CGCS2000 3-degree Gauss–Krüger projection (CM variant, no zone prefix in the
     easting) whose central meridian is nearest ``lon``: EPSG:4534 (75°E) to EPSG:4554 (135°E)."""
@@ -76,12 +80,22 @@ def bbox_area(bbox: tuple[float, float, float, float], uri: str) -> shapely.Geom
     if uri == CRS84:
         return shapely.box(*bbox)
     first_min, second_min, first_max, second_max = bbox
-    ring = shapely.segmentize(shapely.box(first_min, second_min, first_max, second_max),
-                              max(first_max - first_min, second_max - second_min) / DENSIFY_STEPS or 1.0)
     transformer = _transformer(uri, CRS84)
+    if first_min == first_max or second_min == second_max:  # a line or a point: its corners are enough
+        lon, lat = transformer.transform([first_min, first_max], [second_min, second_max])
+        _check_finite(np.concatenate([lon, lat]))
+        return shapely.box(min(lon), min(lat), max(lon), max(lat))
+    ring = shapely.segmentize(shapely.box(first_min, second_min, first_max, second_max),
+                              max(first_max - first_min, second_max - second_min) / DENSIFY_STEPS)
 
     def move(coords: NDArray) -> NDArray:
         lon, lat = transformer.transform(coords[:, 0], coords[:, 1])
+        _check_finite(np.concatenate([lon, lat]))
         return np.column_stack([lon, lat])
 
     return shapely.transform(ring, move)
+
+
+def _check_finite(values: NDArray) -> None:
+    if not np.isfinite(values).all():
+        raise OutsideCrs("bbox 超出 bbox-crs 坐标系的有效范围")

@@ -166,7 +166,10 @@ def parse_items_query(collection: Collection, table: gpd.GeoDataFrame, params: M
 def _bbox_mask(table: gpd.GeoDataFrame, bbox: tuple[float, float, float, float], bbox_crs: str) -> np.ndarray:
     min_lon, min_lat, max_lon, max_lat = bbox
     if bbox_crs != CRS84:
-        boxes = [crs_.bbox_area(bbox, bbox_crs)]
+        try:
+            boxes = [crs_.bbox_area(bbox, bbox_crs)]
+        except crs_.OutsideCrs as exc:
+            raise InvalidParameter(str(exc)) from None
     elif min_lon <= max_lon:
         boxes = [shapely.box(min_lon, min_lat, max_lon, max_lat)]
     else:
