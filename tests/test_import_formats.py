@@ -181,7 +181,7 @@ def test_the_sample_county_as_zipped_shapefiles_imports_into_a_store(sample, tmp
 @pytest.fixture
 def gbk_grids(tmp_path: Path) -> tuple[Path, gpd.GeoDataFrame]:
     """The tiny package with grids as a GBK Shapefile in CGCS2000 3-degree GK CM 111E (EPSG:4546)."""
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     grids = layers.pop("grids")
@@ -216,7 +216,7 @@ def test_without_a_cpg_the_gbk_text_is_detected(gbk_grids) -> None:
 
 
 def test_a_utf8_shapefile_without_cpg_is_detected_too(tmp_path: Path) -> None:
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     grids = layers.pop("grids")
@@ -258,7 +258,7 @@ def test_a_shapefile_missing_its_dbf_is_unreadable(gbk_grids) -> None:
 
 def test_xy_columns_in_gauss_kruger_with_a_prj_beside_the_table(tmp_path: Path) -> None:
     """Buildings as points in an .xlsx, x/y in EPSG:4527 (zone 37, with its 37 500 000 m false easting)."""
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     layers["buildings"] = layers["buildings"].set_geometry(layers["buildings"].geometry.centroid)
@@ -279,7 +279,7 @@ def test_xy_columns_in_gauss_kruger_with_a_prj_beside_the_table(tmp_path: Path) 
 
 
 def test_a_gbk_csv_with_lon_lat_in_chinese_columns(tmp_path: Path) -> None:
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     stations = layers.pop("stations")
@@ -295,7 +295,7 @@ def test_a_gbk_csv_with_lon_lat_in_chinese_columns(tmp_path: Path) -> None:
 
 
 def test_a_spatial_table_without_geometry_columns_says_which_names_work(tmp_path: Path) -> None:
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     units = layers.pop("units")
@@ -328,7 +328,7 @@ def kml_grids(grids: gpd.GeoDataFrame) -> str:
 
 
 def test_a_kml_drawn_in_a_web_map_imports_with_its_data_elements(tmp_path: Path) -> None:
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     grids = layers.pop("grids")
@@ -343,7 +343,7 @@ def test_a_kml_drawn_in_a_web_map_imports_with_its_data_elements(tmp_path: Path)
 
 
 def test_a_kml_with_a_document_type_is_refused_unread(tmp_path: Path) -> None:
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     grids = layers.pop("grids")
@@ -359,7 +359,7 @@ def test_a_kml_with_a_document_type_is_refused_unread(tmp_path: Path) -> None:
 
 
 def test_unknown_columns_are_reported_and_a_mapping_file_names_them(tmp_path: Path) -> None:
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     layers["grids"] = layers["grids"].rename(columns={"code": "GRID_ID", "name": "网格名称"})
@@ -480,7 +480,7 @@ def test_a_zipped_package_is_a_package_too(tmp_path: Path, tiny_package: Path) -
 
 def test_buildings_in_any_form_still_need_a_grid(tmp_path: Path) -> None:
     """Validation is the same whatever the format: a building as an .xlsx row outside every grid is an error."""
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     buildings = layers.pop("buildings")
@@ -522,7 +522,7 @@ def test_an_upload_with_a_zipped_gbk_shapefile_and_its_own_mapping(sample_db_cop
 
 
 def test_names_in_reference_columns_and_chinese_levels_become_codes(tmp_path: Path) -> None:
-    from conftest import tiny_layers, write_package
+    from packages import tiny_layers, write_package
 
     layers = tiny_layers()
     layers["regions"]["level"] = ["县", "镇", "社区", "社区"]
@@ -545,7 +545,7 @@ def test_a_single_layer_file_is_not_a_package(gbk_grids) -> None:
 
 @pytest.mark.parametrize("inner", ["grids.geojson", "grids.gpkg", "grids.csv", "grids.kml"])
 def test_a_zipped_layer_may_hold_any_layer_form(inner: str, make_package, tmp_path: Path) -> None:
-    from conftest import tiny_layers
+    from packages import tiny_layers
 
     folder = make_package(lambda layers: None)
     (folder / "grids.geojson").unlink()

@@ -58,7 +58,9 @@ def test_statistics_match_an_independent_computation(client, planner, history, s
     if until:
         frame = frame[frame["reported_at"] < pd.Timestamp(until, tz="UTC")]
     params = {k: v for k, v in (("since", since), ("until", until)) if v}
-    stats = client.get("/v1/incidents/stats", params=params, headers=planner).json()
+    answer = client.get("/v1/incidents/stats", params=params, headers=planner)
+    assert answer.status_code == 200, answer.text
+    stats = answer.json()
     assert stats["total"] == len(frame)
     assert stats["by_status"] == frame["status"].value_counts().to_dict()
     assert stats["by_category"] == frame["category"].value_counts().to_dict()

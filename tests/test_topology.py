@@ -12,8 +12,8 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
-from conftest import tiny_layers, write_package
 from fastapi.testclient import TestClient
+from packages import tiny_layers, write_package
 from shapely.geometry import Polygon, box
 from typer.testing import CliRunner
 
