@@ -50,7 +50,12 @@ POOL_MIN: Final = 1
 POOL_MAX: Final = 8
 """Connections one process keeps: the API's thread pool runs at most a few store calls at once."""
 CONNECT_TIMEOUT_S: Final = 3
-"""How long a request waits for a connection (or for the server to accept one) before it is a 503."""
+"""How long opening one connection may take before the server counts as unreachable."""
+POOL_WAIT_S: Final = 10.0
+"""How long a request waits for a pooled connection before it is a 503: longer than one connect, so
+that a busy host (a connection being opened while others are in use) is not taken for a server that is down."""
+REPLICA_WAIT_S: Final = 3.0
+"""The same wait on the read replica: shorter, since the primary is there to answer instead."""
 REPLICA_RETRY_S: Final = 5.0
 """After the replica failed, reads go to the primary for this long before the replica is asked again."""
 WATCH_POLL_S: Final = 1.0
@@ -112,8 +117,8 @@ class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, PostgisEntitie
         self._secret = secret
         self._schema_ready = False
         self._schema_lock = threading.Lock()
-        self.pool = _pool(url, pool_max)
-        self.read_pool = _pool(read_url, pool_max) if read_url else None
+        self.pool = _pool(url, pool_max, POOL_WAIT_S)
+        self.read_pool = _pool(read_url, pool_max, REPLICA_WAIT_S) if read_url else None
         self._open_lock = threading.Lock()
         self._replica_down_until = 0.0
         self._watches: list[threading.Event] = []
@@ -137,7 +142,10 @@ class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, PostgisEntitie
         except (PoolTimeout, psycopg.OperationalError) as exc:
             if isinstance(exc, psycopg.errors.QueryCanceled):
                 raise
-            log.warning("PostgreSQL unavailable: %s", type(exc).__name__)
+            stats = self.pool.get_stats()
+            log.warning("PostgreSQL unavailable: %s (pool size %s, available %s, waiting %s, connection errors %s)",
+                        type(exc).__name__, stats.get("pool_size"), stats.get("pool_available"),
+                        stats.get("requests_waiting"), stats.get("connections_errors", 0))
             raise StoreUnavailable(DOWN_MESSAGE) from exc
 
     def _open(self, pool: ConnectionPool) -> None:
@@ -269,8 +277,8 @@ def _cache_base(folder: Path, url: str) -> Path:
     return folder / "".join(c if c.isalnum() or c in "@-_." else "_" for c in name)
 
 
-def _pool(url: str, size: int) -> ConnectionPool:
-    return ConnectionPool(url, min_size=POOL_MIN, max_size=size, open=False, timeout=CONNECT_TIMEOUT_S,
+def _pool(url: str, size: int, wait_s: float) -> ConnectionPool:
+    return ConnectionPool(url, min_size=POOL_MIN, max_size=size, open=False, timeout=wait_s,
                           check=ConnectionPool.check_connection, num_workers=1,
                           kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "gridmap"})
 
