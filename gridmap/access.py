@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 import geopandas as gpd
@@ -266,6 +267,96 @@ def shape_history(events: list[dict[str, Any]], *, actor: Actor, as_reporter: bo
     return [{"at": e["at"], "action": e["action"], "from_status": e["from_status"], "to_status": e["to_status"],
              "reply": e.get("reply")}
             for e in events if e["action"] == "report" or e["from_status"] != e["to_status"] or e.get("reply")]
+
+
+# photos -----------------------------------------------------------------------------------------
+
+INTAKE_PHOTO_WINDOW: Final = timedelta(minutes=30)
+"""How long after reporting the reporter (the public with the receipt, or the worker who reported on
+patrol) may still add intake photos: long enough for a second try on a weak network, short enough that
+a forwarded receipt cannot be used to attach pictures to someone else's report later."""
+PHOTO_HANDLER_ROLES: Final = frozenset({"admin", "dispatcher", "worker"})
+"""Who adds 处置前/后 photos: those who may start and resolve (``workflow.HANDLERS``), workers in scope."""
+
+
+def check_photo_add(actor: Actor, coverage: Any, record: dict[str, Any], stage: str, *, as_reporter: bool,
+                    reported_by_actor: bool, within_window: bool) -> None:
+    """May ``actor`` add photos of ``stage`` (intake, before, after) to ``record``?
+
+    - dispatchers and admins: any stage (intake photos too: a picture sent in by a caller);
+    - workers in scope: 处置前/后; intake photos only to a report they made themselves (on patrol), within
+      ``INTAKE_PHOTO_WINDOW``;
+    - the reporter (the public with the receipt): intake photos to their own report, within the window;
+    - planners: none; the public without a receipt: 401.
+    Which statuses a stage may be added in is the service's rule (``gridmap.incidents.photos``)."""
+    if as_reporter:
+        if stage != "intake":
+            raise Forbidden("居民只能为自己的上报补充照片（上报环节），处置前/后照片由工作人员上传")
+        if not within_window:
+            raise Forbidden(f"上报 {_minutes(INTAKE_PHOTO_WINDOW)} 分钟后不能再补充照片；如需补充请联系指挥中心")
+        return
+    if actor.role == PUBLIC:
+        raise Unauthorized("添加照片需要登录令牌，或上报时返回的回执码（X-Receipt 请求头）")
+    if actor.role == "planner":
+        raise Forbidden("规划人员不能添加事件照片")
+    check_incident_read(actor, coverage, record)
+    if actor.role not in PHOTO_HANDLER_ROLES:
+        raise Forbidden("没有权限添加照片")
+    if stage == "intake" and actor.role == "worker":
+        if not reported_by_actor:
+            raise Forbidden("网格员只能为本人上报的事件补充上报照片；处置照片请选择处置前或处置后")
+        if not within_window:
+            raise Forbidden(f"上报 {_minutes(INTAKE_PHOTO_WINDOW)} 分钟后不能再补充上报照片；处置照片请选择处置前或处置后")
+
+
+def check_photo_read(actor: Actor, coverage: Any, record: dict[str, Any], *, as_reporter: bool) -> None:
+    """Photos are served only to those who may read the incident; planners read none (their view of an
+    incident is anonymised points, and a photo cannot be anonymised)."""
+    if as_reporter:
+        return
+    if actor.role == PUBLIC:
+        raise Unauthorized("查看照片需要登录令牌，或上报时返回的回执码（X-Receipt 请求头）")
+    if actor.role == "planner":
+        raise Forbidden("规划人员不能查看事件照片")
+    check_incident_read(actor, coverage, record)
+
+
+def photo_visible(photo: dict[str, Any], record: dict[str, Any], *, actor: Actor, as_reporter: bool) -> bool:
+    """Which of an incident's photos a reader who passed ``check_photo_read`` sees.
+
+    Dispatchers, admins and the assignee see every photo. The reporter sees the photos they added
+    themselves, nothing of the staff's. Other workers in scope get what the masking rules give them:
+    they read the incident with the reporter masked, so the photos a resident took of a sensitive
+    matter (a dispute, care of a vulnerable person: the people, the inside of a home) are left out for
+    them; a resident's photo of a public-category report (a street light) is no more private than the
+    public thumbnail Open311 shows of it, and the staff's 处置前/后 photos are work records."""
+    if as_reporter:
+        return photo["role"] == PUBLIC
+    if actor.role == "planner" or actor.role == PUBLIC:
+        return False
+    if may_see_reporter(actor, record):
+        return True
+    return not (photo["role"] == PUBLIC and is_sensitive(record["category"]))
+
+
+def shape_photo(photo: dict[str, Any], *, actor: Actor, as_reporter: bool) -> dict[str, Any]:
+    """A photo's metadata as a reader sees it: who added it (an actor label, as in the history) for staff
+    and workers; the reporter reads only that it was theirs."""
+    if as_reporter:
+        return {k: v for k, v in photo.items() if k != "by"}
+    return photo
+
+
+def public_photo(photo: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether anyone may fetch the photo's thumbnail (Open311 ``media_url``): an intake photo of a report
+    the public may read at all (not a sensitive category), unless the report was cancelled (作废: how a
+    dispatcher takes an abusive or mistaken report, and its picture, off the public list)."""
+    return (photo["stage"] == "intake" and not is_sensitive(record["category"])
+            and record["status"] != "cancelled")
+
+
+def _minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)
 
 
 # maps -------------------------------------------------------------------------------------------

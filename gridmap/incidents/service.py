@@ -262,9 +262,16 @@ def render(*, store: Store, coverage: Coverage, record: dict[str, Any], actor: A
 
 def get(*, store: Store, coverage: Coverage, incident_id: int, actor: Actor,
         receipt: str | None = None) -> dict[str, Any]:
+    """The incident as ``actor`` may see it, with ``photos`` (``gridmap.incidents.photos``): the photos this
+    reader may see (planners none, and no ``photos`` key)."""
+    from gridmap.incidents import photos  # photos builds on this module
+
     record = _existing(store, incident_id)
     as_reporter = _reader(store, coverage, record, actor, receipt)
-    return render(store=store, coverage=coverage, record=record, actor=actor, as_reporter=as_reporter)
+    view = render(store=store, coverage=coverage, record=record, actor=actor, as_reporter=as_reporter)
+    if as_reporter or actor.role != "planner":
+        view["photos"] = photos.photos_for_view(store=store, record=record, actor=actor, as_reporter=as_reporter)
+    return view
 
 
 def _existing(store: Store, incident_id: int) -> dict[str, Any]:

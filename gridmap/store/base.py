@@ -7,7 +7,7 @@ replacing layers is one transaction, so a reader sees the old package or the new
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,3 +245,28 @@ class Store(ABC):
     def unmatched_addresses(self, *, since: str, limit: int, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Texts not placed since the day of ``since``, most frequent first: text, community_code,
         count, last_seen; and how many texts there are."""
+
+    # incident photos (``gridmap.incidents.photos``): stripped JPEGs beside the incidents, written once --
+    @abstractmethod
+    def insert_photos(self, incident_id: int, photos: Sequence[dict[str, Any]], *, event: dict[str, Any],
+                      limit: int) -> None:
+        """Store photos of one stage of an incident and append ``event`` to its history, in one
+        transaction: all or none, and nothing of a failed call is left behind (files included).
+
+        Each photo: ``PHOTO_COLUMNS`` of ``gridmap.store.photo_tables`` (``incident_id`` is this one)
+        and the bytes ``image`` and ``thumbnail``. The event's ``from_status`` and ``to_status`` are the
+        incident's status as the transaction reads it. Raises NotFound when the incident does not exist,
+        Conflict when the stage would then hold more than ``limit`` photos (two uploads at once)."""
+
+    @abstractmethod
+    def incident_photos(self, incident_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Metadata (``PHOTO_COLUMNS``, no bytes) of the photos of these incidents, each incident's in the
+        order they were added."""
+
+    @abstractmethod
+    def get_photo(self, photo_id: str) -> dict[str, Any] | None:
+        """One photo's metadata, None when there is none with this id."""
+
+    @abstractmethod
+    def photo_bytes(self, photo_id: str, *, thumbnail: bool = False) -> bytes | None:
+        """The stored JPEG (or its thumbnail); None when there is none."""

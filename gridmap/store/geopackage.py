@@ -35,6 +35,7 @@ from gridmap.store import files
 from gridmap.store.base import Frame, Store
 from gridmap.store.entity_tables import EntityTables
 from gridmap.store.incident_tables import IncidentTables
+from gridmap.store.photo_tables import PhotoTables
 from gridmap.store.scenario_tables import ScenarioTables
 from gridmap.store.session_tables import SessionTables
 from gridmap.store.unmatched_tables import UnmatchedTables
@@ -113,7 +114,7 @@ def decode_geometries(blobs: list[bytes | None]) -> np.ndarray:
 
 
 class GeoPackageStore(TimedWrites, IncidentTables, SessionTables, ScenarioTables, EntityTables, UnmatchedTables,
-                      Store):
+                      PhotoTables, Store):
     def __init__(self, path: Path, *, secret: str | None = None) -> None:
         """``secret``: the receipt secret from the settings (``GRIDMAP_SECRET``); None uses the key file."""
         self.path = Path(path)

@@ -40,6 +40,7 @@ from gridmap.schema import LAYERS, Layer
 from gridmap.store.base import Frame, Store
 from gridmap.store.postgis_entities import PostgisEntities
 from gridmap.store.postgis_incidents import PostgisIncidents, _snapshot
+from gridmap.store.postgis_photos import PostgisPhotos
 from gridmap.store.postgis_records import PostgisRecords
 from gridmap.store.timing import TimedWrites
 
@@ -104,7 +105,8 @@ class _Transactions:
             yield conn
 
 
-class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, PostgisEntities, _Transactions, Store):
+class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, PostgisEntities, PostgisPhotos, _Transactions,
+                   Store):
     def __init__(self, url: str, *, secret: str | None = None, read_url: str | None = None,
                  cache_dir: Path | None = None, pool_max: int = POOL_MAX) -> None:
         """``read_url``: a streaming replica for reads that may lag a moment (listings, statistics,
