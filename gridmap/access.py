@@ -87,7 +87,7 @@ def redact_text(text: str | None, *, names: tuple[str | None, ...] = ()) -> str 
 
 
 _NUM = r"(?:\d+|[零〇一二三四五六七八九十百两]+)"
-_DASH_ROOM = re.compile(rf"(\d+)\s*[-－—]\s*\d+\s*[-－—]\s*\d+.*$")
+_DASH_ROOM = re.compile(r"(\d+)\s*[-－—]\s*\d+\s*[-－—]\s*\d+.*$")
 _UNIT_ON = re.compile(rf"\s*{_NUM}\s*(?:单元|层|楼层|室|户|号房).*$")
 _ROOM_AFTER_BUILDING = re.compile(r"((?:号楼|栋|幢|座|#))\s*\d{3,5}.*$")
 
@@ -515,3 +515,18 @@ def check_ogc_collection(actor: Actor, collection: str) -> None:
     an unknown collection is the caller's 404, decided by the OGC service."""
     if collection in OGC_SIGNED_IN_COLLECTIONS and actor.role == PUBLIC:
         raise Unauthorized("该图层需要登录（Authorization: Bearer <token> 或登录会话）")
+
+
+# Boundary versions (/v1/versions, /maps/versions) --------------------------------------------------
+
+VERSION_READERS: Final = frozenset({"admin", "dispatcher", "planner", "worker"})
+"""Every signed-in role: versions are grid outlines with dates, and a diff names the workers whose grid
+changed (name and role, no phone), which every worker may know about a redraw. The public gets 401:
+the public map shows the grids in force, not the county's plans."""
+
+
+def check_versions_read(actor: Actor) -> None:
+    if actor.role == PUBLIC:
+        raise Unauthorized("网格版本需要登录（Authorization: Bearer <token> 或登录会话）")
+    if actor.role not in VERSION_READERS:
+        raise Forbidden("该角色无权查看网格版本")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
+from typing import Final
 
 from gridmap.cogov.sample import load_cogov_sample
 from gridmap.coverage.cache import CoverageCache, load_or_build
@@ -11,6 +13,10 @@ from gridmap.importer import import_package
 from gridmap.incidents.history import load_history
 from gridmap.settings import Settings
 from gridmap.store import Store, open_store
+
+SAMPLE_EFFECTIVE_FROM: Final = date(2025, 1, 1)
+"""The sample county's grids are its first boundary version, in force before its year of incidents."""
+SAMPLE_LABEL: Final = "临猗县网格（样例）"
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +42,7 @@ def load_sample(store: Store, package: Path, *, cogov: bool = False) -> None:
     The Coverage built to place the incidents is cached beside the store, so the server that starts
     next (``gridmap serve`` loads the sample, then starts uvicorn) loads it instead of building it again.
     """
-    report = import_package(store, package)
+    report = import_package(store, package, effective_from=SAMPLE_EFFECTIVE_FROM, label=SAMPLE_LABEL, actor="sample")
     history = package / "incidents.csv"
     count = 0
     if history.exists():

@@ -95,16 +95,23 @@ def import_(
     encoding: Encoding = None,
     mapping: MappingOption = None,
     check_only: Annotated[bool, typer.Option("--check", help="validate and report, write nothing")] = False,
+    effective_from: Annotated[str | None, typer.Option(
+        "--effective-from", help="date the grids take effect, YYYY-MM-DD (default today; a later date schedules "
+                                 "them, docs/versions.md)")] = None,
+    label: Annotated[str, typer.Option("--label", help="name of the boundary version, e.g. 2027年网格调整")] = "",
 ) -> None:
     """Validate a data package and import it atomically (nothing is written if any error is found)."""
     from gridmap.importer import import_package
     from gridmap.store import open_store
+    from gridmap.versions.model import parse_day
 
     try:
+        day = parse_day(effective_from, name="--effective-from")
         settings = _settings(db)
         store = None if check_only else open_store(settings.db)
         report = import_package(store, path, source_crs=source_crs, encoding=encoding, mapping=mapping,
-                                dry_run=check_only, max_overlap_m2=settings.import_max_overlap_m2)
+                                dry_run=check_only, max_overlap_m2=settings.import_max_overlap_m2,
+                                effective_from=day, label=label, actor="cli")
     except GridmapError as exc:
         if exc.details:
             _report_problems(exc.details)
@@ -118,6 +125,10 @@ def import_(
         return
     state = "内容未变化" if report.unchanged else "已导入"
     typer.echo(f"{state}：{counts}（版本 {report.revision}）")
+    if report.version is not None:
+        v = report.version
+        when = "已计划，届时生效" if v["scheduled"] else ("现行" if v["live"] else "已存为历史版本")
+        typer.echo(f"网格版本 {v['id']}：自 {v['effective_from']} 起（{when}）")
 
 
 @app.command()
@@ -340,10 +351,10 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="token id shown at
     typer.echo(f"已撤销令牌 {token_id}")
 
 
-from gridmap.cli_planning import plan_app  # noqa: E402 - sub-app registered beside its siblings
-from gridmap.cli_maps import map_command  # noqa: E402 - `gridmap map …` (issue #5)
-from gridmap.cli_store import backup, migrate, restore  # noqa: E402 - `gridmap backup|restore|migrate`
-from gridmap.cli_topology import check_topology_command  # noqa: E402 - issue #14 §2
+from gridmap.cli_maps import map_command
+from gridmap.cli_planning import plan_app
+from gridmap.cli_store import backup, migrate, restore
+from gridmap.cli_topology import check_topology_command
 
 app.command("map")(map_command)
 app.command("backup")(backup)

@@ -10,7 +10,9 @@ import dataclasses
 import hashlib
 import tempfile
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -23,6 +25,7 @@ from gridmap.problems import Problem
 from gridmap.schema import LAYERS
 from gridmap.store.base import Store
 from gridmap.validation import AREA_TOLERANCE_M2, errors, validate
+from gridmap.versions import records
 
 __all__ = ["ImportReport", "UploadLimits", "check_package", "content_revision", "import_package", "import_upload",
            "read_checked"]
@@ -39,10 +42,13 @@ class ImportReport:
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per layer, the source columns read under another name (网格编码 → code)."""
     files: dict[str, str] = field(default_factory=dict)
+    version: dict[str, Any] | None = None
+    """The boundary version kept (id, effective_from, label, live); None when nothing was written."""
 
     def to_dict(self) -> dict:
         return {
             "revision": self.revision,
+            "version": self.version,
             "counts": self.counts,
             "unchanged": self.unchanged,
             "dry_run": self.dry_run,
@@ -70,11 +76,14 @@ def check_package(path: Path | str, *, source_crs: str | None = None, encoding: 
 def import_package(store: Store | None, path: Path | str, *, source_crs: str | None = None,
                    encoding: str | None = None, mapping: Mapping | Path | str | None = None,
                    dry_run: bool = False, limits: UploadLimits | None = None,
-                   max_overlap_m2: float = AREA_TOLERANCE_M2) -> ImportReport:
+                   max_overlap_m2: float = AREA_TOLERANCE_M2, effective_from: date | None = None,
+                   label: str = "", actor: str = "cli", today: date | None = None) -> ImportReport:
     """Raises ImportRejected (with every problem) before writing anything if any error is found.
 
     With ``dry_run`` nothing is written; ``store`` may then be None (a check without a store).
     ``max_overlap_m2``: grids overlapping by more are refused (``Settings.import_max_overlap_m2``).
+    The grids are kept as a boundary version from ``effective_from`` (default: ``today``, the county's
+    date); a version not in force today leaves the live layers alone (``gridmap.versions.records``).
     """
     package, problems = read_checked(path, source_crs=source_crs, encoding=encoding, mapping=mapping,
                                      limits=limits, max_overlap_m2=max_overlap_m2)
@@ -90,12 +99,24 @@ def import_package(store: Store | None, path: Path | str, *, source_crs: str | N
     counts = {name: len(frame) for name, frame in layers.items()}
     report = ImportReport(revision, counts, warnings, dry_run=dry_run,
                           columns={k: v for k, v in package.columns.items() if v}, files=package.files)
-    report.unchanged = store is not None and store.revision() == revision
+    report.unchanged = store is not None and _already_kept(store, revision, effective_from)
     if report.unchanged or dry_run:
         return report
     assert store is not None
-    store.replace_layers(layers, revision=revision)
+    today = today or records.today_local()
+    day = effective_from or today
+    number, live = records.record_import(store, layers, revision=revision, effective_from=day, label=label,
+                                         actor=actor, today=today)
+    report.version = {"id": number, "effective_from": day.isoformat(), "label": label, "live": live,
+                      "scheduled": day > today}
     return report
+
+
+def _already_kept(store: Store, revision: str, effective_from: date | None) -> bool:
+    """An undated import of what the live layers hold, or a dated one of a version kept with that date."""
+    if effective_from is None:
+        return store.revision() == revision
+    return any(v.revision == revision and v.effective_from == effective_from for v in records.kept_versions(store))
 
 
 def content_revision(layers: dict[str, Frame]) -> str:
@@ -116,7 +137,8 @@ def content_revision(layers: dict[str, Frame]) -> str:
 
 def import_upload(store: Store, data: bytes, *, source_crs: str | None = None, encoding: str | None = None,
                   dry_run: bool = False, limits: UploadLimits | None = None,
-                  max_overlap_m2: float = AREA_TOLERANCE_M2) -> ImportReport:
+                  max_overlap_m2: float = AREA_TOLERANCE_M2, effective_from: date | None = None,
+                  label: str = "", actor: str = "api") -> ImportReport:
     """Import a package sent as bytes: a GeoPackage file, or a zip of a package folder (which may carry its
     own ``mapping.toml``).
 
@@ -135,4 +157,5 @@ def import_upload(store: Store, data: bytes, *, source_crs: str | None = None, e
         else:
             raise PackageUnreadable("上传内容既不是 GeoPackage 文件，也不是 zip 压缩的数据包目录")
         return import_package(store, target, source_crs=source_crs, encoding=encoding, dry_run=dry_run,
-                              limits=dataclasses.replace(limits, tmp_dir=root), max_overlap_m2=max_overlap_m2)
+                              limits=dataclasses.replace(limits, tmp_dir=root), max_overlap_m2=max_overlap_m2,
+                              effective_from=effective_from, label=label, actor=actor)

@@ -48,6 +48,14 @@ class Match(BaseModel):
     ambiguous: bool
 
 
+class BoundaryVersionRef(BaseModel):
+    id: int
+    effective_from: str
+    label: str
+    created_at: str
+    counts: dict[str, int]
+
+
 class LookupAnswer(BaseModel):
     covered: bool
     lon: float | None
@@ -62,6 +70,8 @@ class LookupAnswer(BaseModel):
     nearest_grid: NearestGrid | None
     grids: list[Ref] | None = None
     match: Match | None = None
+    boundary_version: BoundaryVersionRef | None = Field(
+        None, description="asked with at=: the boundary version in force that day, which answered")
 
 
 class Community(Ref):
@@ -86,8 +96,17 @@ class ImportProblem(BaseModel):
     field: str | None = None
 
 
+class ImportVersion(BaseModel):
+    id: int
+    effective_from: str
+    label: str
+    live: bool = Field(description="网格已替换现行数据（生效日期不晚于今天且为今天生效的版本）")
+    scheduled: bool = Field(description="生效日期晚于今天：到期自动生效")
+
+
 class ImportAnswer(BaseModel):
     revision: str
+    version: ImportVersion | None = Field(None, description="保存的网格版本；检查（dry_run）或内容未变化时为空")
     counts: dict[str, int]
     unchanged: bool
     dry_run: bool = Field(False, description="只检查（dry_run=true）：未写入任何数据")

@@ -524,6 +524,13 @@ ROWS += [
     Row("GET", "/maps/topology", staff(200, readers=TOPOLOGY_READERS)),
 ]
 
+# boundary versions, issue #14 §3: every signed-in role (access.check_versions_read); the sample's one version
+ROWS += [
+    Row("GET", "/v1/versions", staff(200, readers=SIGNED_IN)),
+    Row("GET", "/v1/versions/{a}/diff/{b}", staff(200, readers=SIGNED_IN), lambda w: {"path_params": {"a": 1, "b": 1}}),
+    Row("GET", "/maps/versions", staff(200, readers=SIGNED_IN), lambda w: {"params": {"a": 1, "b": 1}}),
+]
+
 SENSITIVE_ROWS = [
     Row("GET", "/open311/v2/requests/{request_id}.json", every(404),
         lambda w: {"path_params": {"request_id": w.incidents["sensitive"]}}),

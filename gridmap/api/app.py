@@ -23,11 +23,13 @@ from gridmap.api.routers import ogc as ogc_routes
 from gridmap.api.routers import session as session_routes
 from gridmap.api.routers import tiles as tile_routes
 from gridmap.api.routers import topology as topology_routes
+from gridmap.api.routers import versions as version_routes
 from gridmap.bootstrap import open_configured_store
 from gridmap.coverage.library_edits import UnmatchedLog
 from gridmap.coverage.live import LiveCoverage
 from gridmap.errors import GridmapError
 from gridmap.settings import Settings, get_settings
+from gridmap.versions.coverage import VersionedCoverage
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store
         app.state.coverage = LiveCoverage(store)
         app.state.unmatched = UnmatchedLog()
+        app.state.versions = VersionedCoverage(store, app.state.coverage)
+        app.state.versions.start()
         observability.watch_store(app)
         try:
             yield
         finally:
+            app.state.versions.close()
             _flush_unmatched(app)
             app.state.coverage.close()  # a background rebuild under way is dropped, not logged as a failure
             store.close()
@@ -77,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(address_routes.router)
     app.include_router(ogc_routes.router)
     app.include_router(topology_routes.router)
+    app.include_router(version_routes.router)
     observability.register(app)  # added last, so outermost: every request is logged and timed, refused ones too
     return app
 

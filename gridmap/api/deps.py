@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +14,7 @@ from gridmap.errors import Forbidden, Unauthorized
 from gridmap.sessions import COOKIE_NAME, CSRF_HEADER, SAFE_METHODS, check_csrf, find_session
 from gridmap.settings import Settings
 from gridmap.store.base import Store
-
+from gridmap.versions.model import parse_day
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a thread
 # pool, which costs more than the lookups they serve.
@@ -28,6 +28,21 @@ def coverage_of(request: Request) -> Coverage:
     if coverage is None:
         coverage = request.state.coverage = request.app.state.coverage.get()
     return coverage
+
+
+async def coverage_at(request: Request) -> tuple[Coverage, dict[str, Any] | None]:
+    """``?at=YYYY-MM-DD``: the index of the boundary version in force that day, and that version (id,
+    effective_from, label); without ``at``, today's index as ``coverage_of`` gives it, and None."""
+    day = parse_day(request.query_params.get("at"))
+    if day is None:
+        return coverage_of(request), None
+    coverage, version = await run_in_threadpool(request.app.state.versions.at, day)
+    return coverage, (version.to_dict() if version is not None else None)
+
+
+def version_header(version: dict[str, Any] | None) -> dict[str, str]:
+    """``X-Boundary-Version``: which version answered a lookup asked ``at`` a date."""
+    return {} if version is None else {"X-Boundary-Version": str(version["id"])}
 
 
 async def get_coverage(request: Request) -> Coverage:

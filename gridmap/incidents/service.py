@@ -19,12 +19,19 @@ import geopandas as gpd
 import pandas as pd
 import pyproj
 
-from gridmap.address.matcher import check_address
 from gridmap import access
+from gridmap.address.matcher import check_address
 from gridmap.auth import PUBLIC, Actor, require
 from gridmap.coverage.service import Coverage, check_point
-from gridmap.errors import (Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired,
-                            Unauthorized)
+from gridmap.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unauthorized,
+)
 from gridmap.geo import WGS84
 from gridmap.incidents.categories import CATEGORIES, expand_categories, get_category
 from gridmap.incidents.models import PUBLIC_SOURCE, IncidentCreate, TransitionRequest
@@ -167,6 +174,7 @@ def intake(*, store: Store, coverage: Coverage, body: IncidentCreate, actor: Act
         "priority": priority,
         "status": "reported",
         "assignee_code": _assignee_for(coverage, grid_code),
+        "boundary_version": store.live_boundary_version(),  # the grids ``coverage`` was built from
         "co_handlers": co_handlers,
         "suggested_units": coverage.nearest_units(lon, lat, category.resources),
         "duplicate_of": duplicates,
@@ -235,6 +243,7 @@ def render(*, store: Store, coverage: Coverage, record: dict[str, Any], actor: A
         "grid": _ref(coverage, record["grid_code"], "grid"),
         "community": _ref(coverage, record["community_code"], "region"),
         "assignee": assignee,
+        "boundary_version": record.get("boundary_version"),
         "co_handlers": record["co_handlers"],
         "suggested_units": record["suggested_units"],
         "duplicate_of": record["duplicate_of"],

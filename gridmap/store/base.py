@@ -91,8 +91,30 @@ class Store(ABC):
         return {name: self.read_layer(name) for name in LAYERS}
 
     @abstractmethod
-    def replace_layers(self, layers: Mapping[str, Frame], *, revision: str) -> None:
-        """Replace every layer of the package atomically; ``revision`` identifies the content."""
+    def replace_layers(self, layers: Mapping[str, Frame], *, revision: str,
+                       version: tuple[dict[str, Any], bytes] | None = None,
+                       live_version: int | None = None) -> int | None:
+        """Replace every layer of the package atomically; ``revision`` identifies the content.
+
+        In the same transaction, ``version`` (metadata, boundary blob) is kept as a new boundary version,
+        or ``live_version`` names the kept version whose boundaries the new layers hold; either becomes
+        the live version (returned)."""
+
+    # boundary versions (gridmap.versions; rows are never changed or deleted) ---------------------
+    @abstractmethod
+    def insert_boundary_version(self, version: dict[str, Any], blob: bytes) -> int:
+        """Keep a version without touching the live layers (scheduled, or in force only in the past)."""
+
+    @abstractmethod
+    def boundary_versions(self) -> list[dict[str, Any]]:
+        """Every version's metadata (no blobs), by ``effective_from`` then id."""
+
+    @abstractmethod
+    def boundary_version_blob(self, version_id: int) -> bytes | None: ...
+
+    @abstractmethod
+    def live_boundary_version(self) -> int | None:
+        """The version whose boundaries the live layers hold; None before versions were kept."""
 
     @abstractmethod
     def revision(self) -> str | None:
@@ -167,13 +189,13 @@ class Store(ABC):
     def schema_version(self) -> int:
         """The layout version of the service tables this store holds (0: none yet); ``migrate`` raises it."""
 
-    def migrate(self) -> None:  # noqa: B027 - backends without older layouts need nothing
+    def migrate(self) -> None:
         """Upgrade a store written by an earlier release in place; safe to call again."""
 
-    def checkpoint(self) -> None:  # noqa: B027 - backends that write in place need nothing
+    def checkpoint(self) -> None:
         """Make everything written so far visible in the store's files."""
 
-    def close(self) -> None:  # noqa: B027 - backends without resources need nothing
+    def close(self) -> None:
         pass
 
     # sessions (browser sign-in, ``gridmap.sessions``) -----------------------------------------------

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import geopandas as gpd
 import numpy as np
@@ -38,8 +38,18 @@ from gridmap.store.incident_tables import IncidentTables
 from gridmap.store.photo_tables import PhotoTables
 from gridmap.store.scenario_tables import ScenarioTables
 from gridmap.store.session_tables import SessionTables
-from gridmap.store.unmatched_tables import UnmatchedTables
 from gridmap.store.timing import TimedWrites
+from gridmap.store.unmatched_tables import UnmatchedTables
+from gridmap.store.version_tables import (
+    INSERT_VERSION,
+    LIST_VERSIONS,
+    LIVE_KEY,
+    LIVE_VERSION,
+    SQLITE_VERSION_DDL,
+    VERSION_BLOB,
+    insert_row,
+    version_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +304,9 @@ class GeoPackageStore(TimedWrites, IncidentTables, SessionTables, ScenarioTables
         geoms = decode_geometries([r[-1] for r in rows]) if rows else np.array([], dtype=object)
         return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=WGS84), crs=WGS84)
 
-    def replace_layers(self, layers: Mapping[str, Frame], *, revision: str) -> None:
+    def replace_layers(self, layers: Mapping[str, Frame], *, revision: str,
+                       version: tuple[dict[str, Any], bytes] | None = None,
+                       live_version: int | None = None) -> int | None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
         with self.writing(), self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -303,11 +315,56 @@ class GeoPackageStore(TimedWrites, IncidentTables, SessionTables, ScenarioTables
                 for name, layer in LAYERS.items():
                     self._write_layer(conn, layer, layers.get(name), now)
                 conn.execute("INSERT OR REPLACE INTO gridmap_meta VALUES ('revision', ?)", (revision,))
+                if version is not None:
+                    live_version = self._insert_version(conn, *version)
+                if live_version is not None:
+                    conn.execute("INSERT OR REPLACE INTO gridmap_meta VALUES (?, ?)", (LIVE_KEY, str(live_version)))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         self.checkpoint()
+        return live_version
+
+    # boundary versions (version_tables) -------------------------------------------------------
+    def _insert_version(self, conn: sqlite3.Connection, version: dict[str, Any], blob: bytes) -> int:
+        for statement in SQLITE_VERSION_DDL:
+            conn.execute(statement)
+        return int(conn.execute(INSERT_VERSION.format(m="?"), insert_row(version, blob)).lastrowid)
+
+    def insert_boundary_version(self, version: dict[str, Any], blob: bytes) -> int:
+        with self.writing(), self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._initialise(conn)
+                number = self._insert_version(conn, version, blob)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return number
+
+    def _version_query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if not self.path.exists():
+            return []
+        with self.connect() as conn:
+            try:
+                return conn.execute(statement, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return []
+                raise
+
+    def boundary_versions(self) -> list[dict[str, Any]]:
+        return [version_of(row) for row in self._version_query(LIST_VERSIONS)]
+
+    def boundary_version_blob(self, version_id: int) -> bytes | None:
+        rows = self._version_query(VERSION_BLOB.format(m="?"), (int(version_id),))
+        return bytes(rows[0][0]) if rows else None
+
+    def live_boundary_version(self) -> int | None:
+        rows = self._version_query(LIVE_VERSION)
+        return int(rows[0][0]) if rows else None
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the file, so a copy of the .gpkg alone holds everything.

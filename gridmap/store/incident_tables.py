@@ -46,6 +46,7 @@ INCIDENT_COLUMNS: dict[str, str] = {
     "priority": "TEXT NOT NULL",
     "status": "TEXT NOT NULL",
     "assignee_code": "TEXT",
+    "boundary_version": "INTEGER",
     "co_handlers": "TEXT NOT NULL DEFAULT '[]'",
     "suggested_units": "TEXT NOT NULL DEFAULT '[]'",
     "duplicate_of": "TEXT NOT NULL DEFAULT '[]'",
@@ -119,10 +120,11 @@ statistics read instead of the table (tests check the plans with EXPLAIN QUERY P
 OBSOLETE_INDEXES: Final = ("incidents_grid", "incidents_reported")  # led by incidents_places, incidents_period
 """Indexes of earlier releases that another index now covers: dropped when a store is opened."""
 INCIDENT_REVISION_KEY: Final = "incident_revision"
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """The GeoPackage store's layout: 1 for every store before versions were recorded (issue #11), whose
 upgrades ``_prepare_schema`` still makes (secret moved out, scoped idempotency keys, public replies,
-monthly rollups); 2 records itself; 3 adds ``incidents_updated``. Raise it with each later change of these
+monthly rollups); 2 records itself; 3 adds ``incidents_updated``; 4 adds
+incidents.boundary_version (issue #14). Raise it with each later change of these
 tables (stores are upgraded when opened, and by ``gridmap migrate``)."""
 ANALYSIS_LIMIT: Final = 10_000
 """Index entries ANALYZE samples per index (about 15 ms for 540,000 incidents). Without its figures
@@ -162,10 +164,14 @@ _DDL = [
 
 
 def _add_missing_event_columns(conn: sqlite3.Connection) -> None:
-    """Stores written before public replies existed get the column (ALTER passes the append-only triggers)."""
+    """Stores written before public replies existed get the column (ALTER passes the append-only triggers);
+    stores written before boundary versions get the incidents' version column (schema version 4)."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(incident_events)")}
     if "reply" not in have:
         conn.execute("ALTER TABLE incident_events ADD COLUMN reply TEXT")
+    have = {row[1] for row in conn.execute("PRAGMA table_info(incidents)")}
+    if "boundary_version" not in have:
+        conn.execute("ALTER TABLE incidents ADD COLUMN boundary_version INTEGER")
 
 
 def _row_to_incident(row: sqlite3.Row) -> dict[str, Any]:

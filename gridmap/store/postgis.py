@@ -43,6 +43,15 @@ from gridmap.store.postgis_incidents import PostgisIncidents, _snapshot
 from gridmap.store.postgis_photos import PostgisPhotos
 from gridmap.store.postgis_records import PostgisRecords
 from gridmap.store.timing import TimedWrites
+from gridmap.store.version_tables import (
+    INSERT_VERSION,
+    LIST_VERSIONS,
+    LIVE_KEY,
+    LIVE_VERSION,
+    VERSION_BLOB,
+    insert_row,
+    version_of,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -235,13 +244,35 @@ class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, PostgisEntitie
         with self.connect() as conn, _snapshot(conn):
             return {name: _read_layer(conn, layer) for name, layer in LAYERS.items()}
 
-    def replace_layers(self, layers: Mapping[str, Frame], *, revision: str) -> None:
+    def replace_layers(self, layers: Mapping[str, Frame], *, revision: str,
+                       version: tuple[dict[str, Any], bytes] | None = None,
+                       live_version: int | None = None) -> int | None:
         with self.connect() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK + 1,))  # one import at a time
             for name, layer in LAYERS.items():
                 _write_layer(conn, layer, layers.get(name))
-            conn.execute("INSERT INTO gridmap_meta VALUES ('revision', %s) ON CONFLICT (key) "
-                         "DO UPDATE SET value = excluded.value", (revision,))
+            conn.execute(_SET_META, ("revision", revision))
+            if version is not None:
+                live_version = _insert_version(conn, *version)
+            if live_version is not None:
+                conn.execute(_SET_META, (LIVE_KEY, str(live_version)))
+        return live_version
+
+    # boundary versions (version_tables; the table is migration 0007) -------------------------
+    def insert_boundary_version(self, version: dict[str, Any], blob: bytes) -> int:
+        with self.connect() as conn:
+            return _insert_version(conn, version, blob)
+
+    def boundary_versions(self) -> list[dict[str, Any]]:
+        return self.read(lambda conn: [version_of(row) for row in conn.execute(LIST_VERSIONS).fetchall()])
+
+    def boundary_version_blob(self, version_id: int) -> bytes | None:
+        row = self.read(lambda conn: conn.execute(VERSION_BLOB.format(m="%s"), (int(version_id),)).fetchone())
+        return bytes(row[0]) if row else None
+
+    def live_boundary_version(self) -> int | None:
+        row = self.read(lambda conn: conn.execute(LIVE_VERSION).fetchone())
+        return int(row[0]) if row else None
 
     def watch_revisions(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """LISTEN on ``gridmap_revision`` (announced by a trigger, migration 0002) in a daemon thread
@@ -267,6 +298,13 @@ class PostgisStore(TimedWrites, PostgisIncidents, PostgisRecords, PostgisEntitie
 
     def checkpoint(self) -> None:
         """Nothing to fold in: PostgreSQL's own WAL makes each commit durable."""
+
+
+_SET_META: Final = "INSERT INTO gridmap_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+
+
+def _insert_version(conn: psycopg.Connection, version: dict[str, Any], blob: bytes) -> int:
+    return int(conn.execute(INSERT_VERSION.format(m="%s") + " RETURNING id", insert_row(version, blob)).fetchone()[0])
 
 
 def _cache_base(folder: Path, url: str) -> Path:

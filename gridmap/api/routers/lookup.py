@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.bodies import load_json
-from gridmap.api.deps import coverage_of
+from gridmap.api.deps import coverage_at, version_header
 from gridmap.api.responses import FastJSONResponse
 from gridmap.coverage import library_edits
 from gridmap.coverage.addresses import (
@@ -38,6 +38,8 @@ router = APIRouter(prefix="/v1", tags=["lookup"])
 # The hot path reads its query string and state itself: FastAPI's per-parameter validation and
 # dependency solving cost about 100 µs a request here, ten times the lookup. The parameters are
 # still documented below.
+_AT = {"name": "at", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
+       "description": "按该日期生效的网格版本作答（YYYY-MM-DD，默认今天；见 /v1/versions）", "example": "2026-03-01"}
 _PARAMETERS = [
     {"name": "lon", "in": "query", "required": False, "description": "经度 (WGS84)",
      "schema": {"type": "number"}, "example": 110.7693},
@@ -45,6 +47,7 @@ _PARAMETERS = [
      "schema": {"type": "number"}, "example": 35.1425},
     {"name": "address", "in": "query", "required": False,
      "description": "地址（代替经纬度），如 临猗县双塔社区丰林小区3号楼2单元501", "schema": {"type": "string"}},
+    _AT,
 ]
 
 
@@ -57,12 +60,15 @@ _PARAMETERS = [
 )
 async def lookup(request: Request) -> FastJSONResponse:
     params = request.query_params
-    coverage = coverage_of(request)
+    coverage, version = await coverage_at(request)
     address = params.get("address")
     if address is not None:
-        return FastJSONResponse(await run_in_threadpool(_by_address, request, coverage, address))
-    point = parse_point(params.get("lon"), params.get("lat"))
-    return FastJSONResponse(coverage.lookup(*point))
+        answer = await run_in_threadpool(_by_address, request, coverage, address)
+    else:
+        answer = coverage.lookup(*parse_point(params.get("lon"), params.get("lat")))
+    if version is not None:
+        answer = {**answer, "boundary_version": version}
+    return FastJSONResponse(answer, headers=version_header(version))
 
 _BATCH_ITEM = {"oneOf": [
     {"type": "string", "description": "地址文本"},
@@ -118,21 +124,22 @@ UTF-8、带 BOM 的 UTF-8、GBK/GB18030 自动识别，也可用 `encoding` 指�
     openapi_extra={"requestBody": _BATCH_BODY, "parameters": _BATCH_PARAMETERS},
 )
 async def lookup_many(request: Request) -> Any:
-    coverage = coverage_of(request)
+    coverage, version = await coverage_at(request)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise InvalidInput("请以 file 字段上传 CSV 或 .xlsx 文件")
-        return await _table_answer(request, coverage, await upload.read())
+        return await _table_answer(request, coverage, await upload.read(), version)
     body = await request.body()
     if content_type.startswith(("text/csv", XLSX_MEDIA_TYPE)):
-        return await _table_answer(request, coverage, body)
+        return await _table_answer(request, coverage, body, version)
     items = load_json(body)
     if not isinstance(items, list):
         raise InvalidInput("请求体应为 JSON 数组")
-    return FastJSONResponse(await run_in_threadpool(_batch, request, coverage, items))
+    answers = await run_in_threadpool(_batch, request, coverage, items)
+    return FastJSONResponse(answers, headers=version_header(version))
 
 
 def _by_address(request: Request, coverage, address: str) -> dict[str, Any]:
@@ -156,7 +163,7 @@ def _batch(request: Request, coverage, items: list[Any]) -> list[dict[str, Any]]
     return answers
 
 
-async def _table_answer(request: Request, coverage, raw: bytes) -> Response:
+async def _table_answer(request: Request, coverage, raw: bytes, version: dict[str, Any] | None) -> Response:
     params = request.query_params
     wanted = params.get("format")
     if wanted not in (None, "", "csv", "xlsx"):
@@ -165,7 +172,7 @@ async def _table_answer(request: Request, coverage, raw: bytes) -> Response:
     kind, data, summary = await run_in_threadpool(
         _answer_table, coverage, raw, encoding=params.get("encoding"), column=params.get("column"), wanted=wanted)
     headers = {"X-Match-Levels": levels_header(summary), "X-Match-Ambiguous": str(summary.get("ambiguous", 0)),
-               "Content-Disposition": f'attachment; filename="lookup.{kind}"'}
+               "Content-Disposition": f'attachment; filename="lookup.{kind}"', **version_header(version)}
     media_type = XLSX_MEDIA_TYPE if kind == "xlsx" else "text/csv; charset=utf-8"
     return Response(data, media_type=media_type, headers=headers)
 

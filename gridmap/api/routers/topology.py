@@ -5,25 +5,22 @@ and calls."""
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.api.deps import ActorDep, StoreDep
+from gridmap.api.page_access import refused_page
 from gridmap.api.responses import FastJSONResponse
-from gridmap.errors import Forbidden, Unauthorized
 from gridmap.layers.assets import check_assets
 from gridmap.maps.basemaps import basemaps
 from gridmap.maps.topology import topology_page
-from gridmap.sessions import home_of
 from gridmap.store.base import Store
 from gridmap.topology.fix import DEFAULT_TOLERANCE_M
 from gridmap.topology.report import SLIVER_WIDTH_M, TopologyReport, check_topology
 from gridmap.topology.roles import check_topology_actor
 from gridmap.validation import AREA_TOLERANCE_M2
-from gridmap.web import render, who
 
 router = APIRouter(tags=["topology"])
 
@@ -74,20 +71,9 @@ async def topology_map(
     sliver_width_m: SliverWidth = SLIVER_WIDTH_M,
     tolerance_m2: Tolerance = AREA_TOLERANCE_M2,
 ) -> Response:
-    browser = "text/html" in request.headers.get("accept", "")
-    try:
-        check_topology_actor(actor)
-    except Unauthorized:
-        if not browser:
-            raise
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303,
-                                headers={"Cache-Control": "no-store"})
-    except Forbidden as exc:
-        if not browser:
-            raise
-        html = render("refused.html", message=exc.message, who=who(actor), home=home_of(actor))
-        return HTMLResponse(html, status_code=403, headers={"Cache-Control": "no-store"})
+    refused = refused_page(request, actor, check_topology_actor)
+    if refused is not None:
+        return refused
     settings = request.app.state.settings
     check_assets(settings.map_assets)
     report, layers = await run_in_threadpool(_report, store, sliver_width_m, tolerance_m2)
