@@ -324,3 +324,31 @@ def test_incidents_keep_the_grid_worker_and_version_they_were_routed_under(empty
     assert (new["grid"]["code"], new["assignee"]["code"], new["boundary_version"]) == (
         f"{A}-01", "W01", store.live_boundary_version())
     assert new["boundary_version"] != old_version
+
+
+def test_statistics_count_grids_as_they_were_and_compare_a_reshaped_grids_figures(empty_db, packages) -> None:
+    """One report in 双塔 grid 01 under each version: ``by_grid`` counts both there, and ``reshaped_grids``
+    gives each version's count over that version's area (checked against pyproj's geodesic areas)."""
+    from pyproj import Geod
+
+    store = open_test_store(empty_db)
+    import_package(store, packages["a"], effective_from=START)
+    settings = store_settings(db=empty_db, load_sample_if_empty=False, admin_token=ADMIN)
+    report = {"category": "infra.streetlight", "description": "路灯不亮"}
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/incidents", json={**report, "lon": 110.7475, "lat": 35.14}).status_code == 201
+        first = store.live_boundary_version()
+        import_package(store, packages["b"], effective_from=TODAY)
+        client.app.state.coverage.reload()
+        assert client.post("/v1/incidents", json={**report, "lon": B002[0], "lat": B002[1]}).status_code == 201
+        stats = client.get("/v1/incidents/stats", headers=STAFF).json()
+    assert stats["by_grid"] == {f"{A}-01": 2}
+    geod = Geod(ellps="WGS84")
+    expected = {first: abs(geod.geometry_area_perimeter(box(110.740, 35.12, 110.755, 35.16))[0]) / 1e6,
+                store.live_boundary_version(): abs(geod.geometry_area_perimeter(box(110.740, 35.12, 110.765, 35.16))[0]) / 1e6}
+    [grid] = stats["reshaped_grids"]
+    assert grid["grid_code"] == f"{A}-01"
+    assert {v["version"]: v["incidents"] for v in grid["versions"]} == {v: 1 for v in expected}
+    for v in grid["versions"]:
+        assert v["area_km2"] == pytest.approx(expected[v["version"]], rel=0.005)
+        assert v["per_km2"] == pytest.approx(1 / v["area_km2"], rel=0.01)

@@ -37,6 +37,7 @@ from gridmap.incidents.categories import CATEGORIES, expand_categories, get_cate
 from gridmap.incidents.models import PUBLIC_SOURCE, IncidentCreate, TransitionRequest
 from gridmap.incidents.workflow import DONE, FINAL, STATUS_LABELS, TRANSITIONS, check_statuses
 from gridmap.store.base import IncidentQuery, Store
+from gridmap.versions.figures import reshaped_grid_figures
 
 EDGE_FLAG_M = 30.0
 DUPLICATE_RADIUS_M = 50.0
@@ -502,4 +503,13 @@ def statistics(*, store: Store, actor: Actor, since: str | None = None, until: s
         "closure_rate": _rate(closed, tally.total - cancelled, 4),
         "average_rating": _rate(tally.rating_sum, tally.rated, 2),
         "overdue_open": tally.overdue_open,
+        "reshaped_grids": _reshaped_grids(store, query),
     }
+
+
+def _reshaped_grids(store: Store, query: IncidentQuery) -> list[dict[str, Any]]:
+    """``by_grid`` counts incidents in the grid as it was when they were routed; for a grid redrawn in the
+    period, its figures per version and per km² (``gridmap.versions.figures``). One version: nothing to say."""
+    if len(store.boundary_versions()) < 2:
+        return []
+    return reshaped_grid_figures(store, store.incident_counts_by_version(query))

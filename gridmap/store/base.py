@@ -152,6 +152,11 @@ class Store(ABC):
         """Matching incidents, newest first, and the total count before paging."""
 
     @abstractmethod
+    def incident_counts_by_version(self, query: IncidentQuery) -> dict[tuple[str, int], int]:
+        """Incidents matching ``query`` per (grid, boundary version they were routed under); those
+        routed before versions were kept, or outside every grid, are left out."""
+
+    @abstractmethod
     def incident_tally(self, query: IncidentQuery, *, now: str) -> IncidentTally:
         """Counts, sums and middle durations over the matching incidents (``now``: for overdue)."""
 

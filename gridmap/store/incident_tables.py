@@ -384,6 +384,12 @@ class IncidentTables:
                                f"WHERE due_at >= ? AND {OPEN_SQL}", (now,)).fetchone()
         return row[0]
 
+    def incident_counts_by_version(self, query: IncidentQuery) -> dict[tuple[str, int], int]:
+        where, params = where_sql(query)
+        with self._incident_conn() as conn:
+            rows = conn.execute(VERSION_COUNTS_SQL.format(where=and_sql(where, *VERSIONED)), params).fetchall()
+        return {(grid, int(version)): int(n) for grid, version, n in rows}
+
     def incident_tally(self, query: IncidentQuery, *, now: str) -> IncidentTally:
         """Every figure in one read transaction (one snapshot), reading no incident row: a period of
         reports from the monthly counts and, for its ragged ends, an index; any other filter from two
@@ -560,6 +566,12 @@ def _page(conn: sqlite3.Connection, columns: str, where: str, params: list[Any],
 def _count(conn: Any, where: str, params: list[Any]) -> int:
     """Incidents ``where`` selects (a connection of either store: the SQL is the same)."""
     return int(conn.execute(f"SELECT count(*) FROM incidents {where}", params).fetchone()[0])
+
+
+VERSIONED: Final = ("grid_code IS NOT NULL", "boundary_version IS NOT NULL")
+VERSION_COUNTS_SQL: Final = ("SELECT grid_code, boundary_version, count(*) FROM incidents {where} "
+                             "GROUP BY grid_code, boundary_version")
+"""Incidents per grid and the boundary version they were routed under (both stores)."""
 
 
 def and_sql(where: str, *clauses: str) -> str:

@@ -28,6 +28,8 @@ from gridmap.store.incident_tables import (
     INCIDENT_REVISION_KEY,
     JSON_COLUMNS,
     OPEN_SQL,
+    VERSION_COUNTS_SQL,
+    VERSIONED,
     _before,
     _count,
     and_sql,
@@ -156,6 +158,12 @@ class PostgisIncidents:
     def next_incident_due(self, now: str) -> str | None:
         return self.read(lambda conn: conn.execute(  # type: ignore[attr-defined]
             f"SELECT min(due_at) FROM incidents WHERE due_at >= %s AND {OPEN_SQL}", (now,)).fetchone()[0])
+
+    def incident_counts_by_version(self, query: IncidentQuery) -> dict[tuple[str, int], int]:
+        where, params = where_sql(query, mark="%s")
+        sql = VERSION_COUNTS_SQL.format(where=and_sql(where, *VERSIONED))
+        rows = self.read(lambda conn: conn.execute(sql, params).fetchall())  # type: ignore[attr-defined]
+        return {(grid, int(version)): int(n) for grid, version, n in rows}
 
     def incident_tally(self, query: IncidentQuery, *, now: str) -> IncidentTally:
         """Every figure from one snapshot, counted in the database (the replica when there is one)."""
