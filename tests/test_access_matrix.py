@@ -511,6 +511,8 @@ ROWS += [
     Row("GET", "/ogc/collections", every(200)),
     Row("GET", "/ogc/collections/{collectionId}", staff(200, readers=SIGNED_IN),
         lambda w: {"path_params": {"collectionId": "buildings"}}),
+    Row("GET", "/ogc/collections/{collectionId}/queryables", staff(200, readers=SIGNED_IN),
+        lambda w: {"path_params": {"collectionId": "buildings"}}),
     Row("GET", "/ogc/collections/{collectionId}/items", staff(200, readers=SIGNED_IN),
         lambda w: {"path_params": {"collectionId": "incidents"}, "params": {"limit": 10000}}),
     Row("GET", "/ogc/collections/{collectionId}/items/{featureId}", staff(200, readers=IN_SCOPE, signed_in=404),

@@ -109,11 +109,13 @@ def test_landing_page_links_the_service_description_conformance_and_collections(
     assert world.client.get(rels["data"]["href"]).status_code == 200
 
 
-def test_conformance_declares_core_geojson_html_oas30_and_crs(world: World) -> None:
+def test_conformance_declares_core_geojson_html_oas30_crs_and_queryables(world: World) -> None:
     classes = set(_get(world, "/ogc/conformance").json()["conformsTo"])
     base = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
+    part3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/"
     assert classes == {base + c for c in ("core", "geojson", "html", "oas30")} | {
-        "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"}
+        "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs"} | {
+        part3 + c for c in ("queryables", "queryables-query-parameters")}
 
 
 def test_the_openapi_of_the_service_is_3_0_without_3_1_null_types(world: World) -> None:
@@ -208,6 +210,28 @@ def test_a_property_filter_by_equality(world: World) -> None:
     households = int(buildings["households"].iloc[0])
     found = _get(world, "/ogc/collections/buildings/items", "admin", households=households, limit=MAX_LIMIT).json()
     assert found["numberMatched"] == int((buildings["households"] == households).sum())
+
+
+@pytest.mark.parametrize("name", LAYER_COLLECTIONS)
+def test_queryables_are_a_json_schema_of_every_property_a_filter_may_name(world: World, name: str) -> None:
+    collection = _get(world, f"/ogc/collections/{name}", "admin").json()
+    [link] = [k for k in collection["links"] if k["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/queryables"]
+    answer = world.client.get(link["href"], headers=world.headers["admin"])
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/schema+json")
+    schema = answer.json()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema" and schema["type"] == "object"
+    feature = _get(world, f"/ogc/collections/{name}/items", "admin", limit=1).json()["features"][0]
+    assert set(schema["properties"]) == set(feature["properties"])
+    for prop, spec in schema["properties"].items():
+        value = feature["properties"][prop]
+        expected = {bool: "boolean", int: "integer", float: "number"}.get(type(value), "string")
+        assert spec["type"] == expected or value is None, (prop, spec, value)
+
+
+def test_the_public_reads_the_queryables_of_public_collections_only(world: World) -> None:
+    assert _get(world, "/ogc/collections/grids/queryables").status_code == 200
+    assert _get(world, "/ogc/collections/buildings/queryables").status_code == 401
+    assert _get(world, "/ogc/collections/nothing/queryables", "admin").status_code == 404
 
 
 # single features, errors ------------------------------------------------------------------------------
@@ -427,6 +451,17 @@ def test_ogr2ogr_reads_the_buildings_with_a_staff_token(world: World, server: st
     refused = subprocess.run([_gdal(), "-f", "GeoJSON", str(tmp_path / "refused.geojson"), f"OAPIF:{server}/ogc",
                               "buildings"], check=False, capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0
+
+
+@pytest.mark.slow
+def test_ogr2ogr_filters_by_a_queryable(world: World, server: str, tmp_path: Path) -> None:
+    grids = world.layers["grids"]
+    community = min(grids["community_code"])
+    out = tmp_path / "filtered.geojson"
+    done = subprocess.run([_gdal(), "-f", "GeoJSON", "-where", f"community_code = '{community}'", str(out),
+                           f"OAPIF:{server}/ogc", "grids"], check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(gpd.read_file(out)["code"]) == sorted(grids.loc[grids["community_code"] == community, "code"])
 
 
 def owslib_client(features_api: Any, url: str, headers: dict[str, str] | None = None) -> Any:

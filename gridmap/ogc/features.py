@@ -38,7 +38,12 @@ CONFORMANCE: Final = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
 )
+SCHEMA_JSON: Final = "application/schema+json"
+QUERYABLES_REL: Final = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+JSON_SCHEMA: Final = "https://json-schema.org/draft/2020-12/schema"
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 10_000
@@ -135,6 +140,30 @@ def parse_datetime(text: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]
 def queryables(collection: Collection, table: gpd.GeoDataFrame) -> list[str]:
     """The properties a client may filter on by equality (``?grid_code=…``): every property of the table."""
     return [c for c in table.columns if c != table.geometry.name]
+
+
+def _json_type(column: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(column):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(column):
+        return "integer"
+    if pd.api.types.is_float_dtype(column):
+        return "number"
+    return "string"
+
+
+def queryables_document(root: str, collection: Collection, table: gpd.GeoDataFrame) -> dict[str, Any]:
+    """The queryables as a JSON Schema (Features Part 3): what ``?name=value`` may filter on, with types, so
+    QGIS and GDAL can offer the filters and send them to the server."""
+    return {
+        "$schema": JSON_SCHEMA,
+        "$id": f"{root}/collections/{collection.id}/queryables",
+        "type": "object",
+        "title": collection.title,
+        "properties": {name: {"title": name, "type": _json_type(table[name])}
+                       for name in queryables(collection, table)},
+        "additionalProperties": False,
+    }
 
 
 def parse_crs(params: Mapping[str, str], name: str, offered: Sequence[str]) -> str:
@@ -288,6 +317,7 @@ def collection_document(root: str, collection: Collection, table: gpd.GeoDataFra
     links += [
         _link(f"{url}/items?f=json", "items", GEOJSON, f"{collection.title}要素（GeoJSON）"),
         _link(f"{url}/items?f=html", "items", HTML, f"{collection.title}要素（网页）"),
+        _link(f"{url}/queryables", QUERYABLES_REL, SCHEMA_JSON, f"{collection.title}可筛选的属性"),
     ]
     document: dict[str, Any] = {
         "id": collection.id,

@@ -99,6 +99,12 @@ def collection(request: Request, tables: Tables, name: str) -> Answer:
     return (html.collection(doc), features.HTML, None) if as_html else (doc, features.JSON, None)
 
 
+def queryables(request: Request, tables: Tables, name: str) -> Answer:
+    found = _collection(request, name)
+    _only(request, frozenset({"f"}))
+    return features.queryables_document(request.root, found, table_of(request, tables, found)), features.SCHEMA_JSON, None
+
+
 def items(request: Request, tables: Tables, name: str) -> Answer:
     found = _collection(request, name)
     as_html = _html(request)

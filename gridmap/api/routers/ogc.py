@@ -111,6 +111,13 @@ def collection(request: Request, actor: ActorDep) -> Response:
     return _respond(service.collection(_request(request, actor), tables_of(request), name))
 
 
+@router.get("/collections/{collectionId}/queryables", summary="图层可筛选的属性（JSON Schema，Features 第 3 部分）",
+            response_class=JSONResponse, openapi_extra={"parameters": [_COLLECTION, _F]}, responses=_ERRORS)
+def queryables(request: Request, actor: ActorDep) -> Response:
+    name = request.path_params["collectionId"]
+    return _respond(service.queryables(_request(request, actor), tables_of(request), name))
+
+
 @router.get("/collections/{collectionId}/items", summary="图层要素（GeoJSON，分页，bbox、datetime、属性筛选）",
             response_class=JSONResponse, openapi_extra={"parameters": [_COLLECTION, *_ITEMS, _F]}, responses=_ERRORS)
 def items(request: Request, actor: ActorDep) -> Response:
