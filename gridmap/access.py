@@ -198,6 +198,24 @@ def may_see_reporter(actor: Actor, record: dict[str, Any]) -> bool:
     return actor.role in STAFF_ROLES or (actor.role == "worker" and actor.worker_code == record.get("assignee_code"))
 
 
+# the console pages (issue #15) ------------------------------------------------------------------
+
+CONSOLE_ROLES: Final = STAFF_ROLES | {"worker"}
+"""Who has a console: dispatchers and admins the dispatch console, workers their phone page (我的任务).
+Planners read anonymised points and act on nothing, so they have none."""
+
+
+def check_console(actor: Actor, *, staff_only: bool = False) -> None:
+    """Raise ``Unauthorized`` without sign-in, ``Forbidden`` for a role without a console (planners), and for
+    workers on the dispatch console's own parts (``staff_only``: the queue of every incident)."""
+    if actor.role == PUBLIC:
+        raise Unauthorized("处置台需要登录：请在 /login 粘贴令牌登录，或发送 Authorization: Bearer <token>")
+    if actor.role not in CONSOLE_ROLES:
+        raise Forbidden("规划人员没有处置台（只能查看匿名化的事件点位）")
+    if staff_only and actor.role not in STAFF_ROLES:
+        raise Forbidden("事件队列只有指挥中心可以查看；网格员请使用“我的任务”（/console）")
+
+
 # incident views ---------------------------------------------------------------------------------
 
 _PLANNER_KEYS: Final = ("id", "status", "status_label", "category", "grid", "community", "priority",

@@ -533,6 +533,33 @@ ROWS += [
     Row("GET", "/maps/versions", staff(200, readers=SIGNED_IN), lambda w: {"params": {"a": 1, "b": 1}}),
 ]
 
+# the console pages, issue #15 §1-2 (access.check_console): dispatchers and admins the dispatch console, every
+# worker their own 我的任务 (their scope's incidents, cut as the JSON API cuts them); planners none. Actions go
+# through the incident service (a worker may not 督办: 403); findings are a worker's patrol reports
+
+CONSOLE_USERS = ("worker", "mate", "community", "outsider", "dispatcher", "admin")
+WORKERS = ("worker", "mate", "community", "outsider")
+
+
+def _console_action(w: World) -> dict[str, Any]:
+    """督办 on the "history" report through the page's form, from the version it has now."""
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    incident_id = w.incidents["history"]
+    version = w.client.get(f"/v1/incidents/{incident_id}", headers=admin).json()["version"]
+    return {"path_params": {"incident_id": incident_id}, "data": {"action": "supervise", "version": version}}
+
+
+ROWS += [
+    Row("GET", "/console", staff(200, readers=CONSOLE_USERS)),
+    Row("GET", "/console/queue", staff(200, readers=CONSOLE_USERS)),
+    Row("GET", "/console/revision", staff(200, readers=CONSOLE_USERS)),
+    Row("GET", "/console/incidents/{incident_id}", staff(200, readers=("worker", "mate", "community", "dispatcher",
+                                                                       "admin")), _incident("public")),
+    Row("POST", "/console/incidents/{incident_id}/actions", staff(200), _console_action),  # 303 to the page, followed
+    Row("POST", "/console/findings", staff(200, readers=WORKERS),  # 303 to 我的任务, followed
+        lambda w: {"data": {"category": "infra.sign", "description": "路牌倒了", "lon": "110.7693", "lat": "35.1425"}}),
+]
+
 SENSITIVE_ROWS = [
     Row("GET", "/open311/v2/requests/{request_id}.json", every(404),
         lambda w: {"path_params": {"request_id": w.incidents["sensitive"]}}),

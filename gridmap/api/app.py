@@ -13,6 +13,7 @@ from gridmap.api.limits import BodyLimitMiddleware
 from gridmap.api.routers import admin, areas, health, incidents, lookup, open311
 from gridmap.api.routers import activities as activity_routes
 from gridmap.api.routers import cogov_report as cogov_report_routes
+from gridmap.api.routers import console as console_routes
 from gridmap.api.routers import patrols as patrol_routes
 from gridmap.api.routers import addresses as address_routes
 from gridmap.api.routers import lists as list_routes
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.register(app)
     map_routes.register(app, settings)
     session_routes.register(app, settings)
+    console_routes.register(app, settings)
     for router in (health.router, lookup.router, areas.router, incidents.router, open311.router, admin.router):
         app.include_router(router)
     app.include_router(planning_routes.router)

@@ -67,6 +67,12 @@ async def get_actor(
     must carry the session's CSRF token in ``X-CSRF-Token`` (403 otherwise). A stale cookie
     (ended, expired, revoked token) counts as no sign-in. ``request.state.session`` is the session.
     """
+    return await actor_of(request, authorization, request.headers.get(CSRF_HEADER))
+
+
+async def actor_of(request: Request, authorization: str | None, csrf: str | None) -> Actor:
+    """``get_actor`` with the CSRF token as presented: the header, or a form field of a page's form
+    (the console's forms post without script; ``gridmap/api/routers/console.py``)."""
     settings = request.app.state.settings
     if authorization or COOKIE_NAME not in request.cookies:
         actor = await run_in_threadpool(authenticate, request.app.state.store, authorization,
@@ -75,7 +81,7 @@ async def get_actor(
         session = await run_in_threadpool(find_session, request.app.state.store, request.cookies[COOKIE_NAME],
                                           admin_token=settings.admin_token)
         if session is not None and request.method not in SAFE_METHODS:
-            check_csrf(session, request.headers.get(CSRF_HEADER))
+            check_csrf(session, csrf)
         request.state.session = session
         actor = session.actor if session is not None else ANONYMOUS
     request.state.actor = actor = check_actor(actor, coverage_of(request))  # named in the request log

@@ -301,11 +301,19 @@ def _parse_time(value: str | None, name: str) -> str | None:
     return iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
+ORDERS: Final = ("newest", "urgent")
+"""Listing orders: the newest report first, or the most urgent (urgent priority, then earliest due) first."""
+
+
 def build_query(*, coverage: Coverage, actor: Actor, status: list[str] | None = None,
                 category: list[str] | None = None, community: str | None = None, grid: str | None = None,
                 assignee: str | None = None, overdue: bool = False, since: str | None = None,
-                until: str | None = None, bbox: str | None = None, now: datetime | None = None) -> IncidentQuery:
-    """Filters from query parameters, limited to what the actor may read (``gridmap.access.scope_of``)."""
+                until: str | None = None, bbox: str | None = None, supervised: bool = False,
+                order: str = "newest", now: datetime | None = None) -> IncidentQuery:
+    """Filters from query parameters, limited to what the actor may read (``gridmap.access.scope_of``).
+
+    ``overdue``: open and past due; ``supervised``: open and past due or under 督办 (the dispatch console's
+    超期/督办 queue); ``order``: ``newest`` or ``urgent`` (``IncidentQuery.order``)."""
     scope = access.scope_of(actor, coverage)
     check_statuses(status)
     categories = expand_categories(category)
@@ -324,6 +332,8 @@ def build_query(*, coverage: Coverage, actor: Actor, status: list[str] | None = 
         statuses=tuple(status or ()), categories=tuple(categories), community=community, grid=grid,
         assignee=assignee, since=_parse_time(since, "since"), until=_parse_time(until, "until"), bbox=box,
         overdue_at=iso(now or utcnow()) if overdue else None,
+        supervised_at=iso(now or utcnow()) if supervised else None,
+        order=order if order in ORDERS else "newest",
     )
 
 

@@ -66,3 +66,9 @@ TRANSITIONS: Final[dict[str, Transition]] = {
         Transition("supervise", frozenset(STATUS_LABELS) - FINAL, None, STAFF, "督办"),
     )
 }
+
+
+def allowed_actions(status: str, role: str) -> list[Transition]:
+    """The table's actions that ``role`` may take on an incident in ``status``, in the table's order (the
+    buttons of the dispatch console and the worker's page). A worker's own scope is checked by the service."""
+    return [t for t in TRANSITIONS.values() if status in t.sources and role in t.roles]

@@ -24,7 +24,8 @@ that zoom and encoded with ``mapbox-vector-tile``. Layers:
 - ``incidents``: below ``POINTS_MIN_ZOOM`` one point per ``CLUSTER_CELLS``² cell of the tile with
   the number of incidents in it (each incident counted in exactly one tile: half-open tile cells,
   so the counts of all tiles of a zoom add up to the total); from ``POINTS_MIN_ZOOM`` on, one point
-  per incident. The filters (status, category, reported period) are applied here, on the server.
+  per incident. The filters (status, category, reported period, community, grid, overdue, supervised: the
+  listing's) are applied here, on the server.
 
 The ``gcj02`` view shifts every geometry to GCJ-02 before tiling, so overlays line up on 高德
 tiles; the store and the ``wgs84`` view stay WGS84. The incidents handed in are already cut to
@@ -150,14 +151,21 @@ class IncidentFilters:
     """Leaf category codes (a group code given by the caller is expanded to its leaves)."""
     since: pd.Timestamp | None = None
     until: pd.Timestamp | None = None
+    community: str | None = None
+    grid: str | None = None
+    overdue: bool = False
+    """Open and past due (``overdue=true`` of the listing)."""
+    supervised: bool = False
+    """Open and past due or under 督办 (``supervised=true`` of the listing: the console's 超期/督办 queue)."""
 
     @classmethod
     def parse(cls, *, status: Sequence[str] | None = None, category: Sequence[str] | None = None,
-              since: str | None = None, until: str | None = None) -> IncidentFilters:
+              since: str | None = None, until: str | None = None, community: str | None = None,
+              grid: str | None = None, overdue: bool = False, supervised: bool = False) -> IncidentFilters:
         check_statuses(status)
         leaves = expand_categories(category)
         return cls(tuple(sorted(set(status or ()))), tuple(sorted(set(leaves))), _time(since, "since"),
-                   _time(until, "until"))
+                   _time(until, "until"), community or None, grid or None, overdue, supervised)
 
 
 def _time(value: str | None, name: str) -> pd.Timestamp | None:
@@ -219,6 +227,8 @@ class IncidentView:
     open_: NDArray
     overdue: NDArray
     columns: dict[str, NDArray]
+    community: NDArray | None = None
+    """Community codes ("" where none), for the community filter; None when the caller's view has none."""
 
     def rows(self, idx: NDArray) -> list[dict[str, Any]]:
         """Popup properties of the incidents at ``idx``."""
@@ -236,9 +246,11 @@ class IncidentView:
         overdue = (frame["overdue"].fillna(False).astype(bool).to_numpy() if "overdue" in frame and len(frame)
                    else np.zeros(len(frame), dtype=bool))
         reported = pd.to_datetime(frame["reported_at"], utc=True) if len(frame) else pd.Series([], dtype="datetime64[ns, UTC]")
+        community = (frame["community_code"].fillna("").astype(str).to_numpy(dtype=object)
+                     if "community_code" in frame else None)
         return cls(mx, my, status, frame["category"].astype(str).to_numpy() if len(frame) else np.empty(0, dtype=object),
                    reported.to_numpy(dtype="datetime64[ns]").astype("int64"), ~np.isin(status, list(DONE)), overdue,
-                   _incident_columns(frame, grid_names))
+                   _incident_columns(frame, grid_names), community)
 
     def matching(self, filters: IncidentFilters) -> NDArray:
         keep = np.ones(len(self.mx), dtype=bool)
@@ -250,6 +262,15 @@ class IncidentView:
             keep &= self.reported_ns >= filters.since.value
         if filters.until is not None:
             keep &= self.reported_ns < filters.until.value
+        if filters.grid is not None:
+            keep &= (self.columns["grid"] == filters.grid) if "grid" in self.columns else False
+        if filters.community is not None:
+            keep &= (self.community == filters.community) if self.community is not None else False
+        if filters.overdue:
+            keep &= self.open_ & self.overdue
+        if filters.supervised:
+            marked = self.columns["supervised"].astype(bool) if "supervised" in self.columns else self.overdue
+            keep &= self.open_ & (marked | self.overdue)
         return keep
 
 
@@ -660,9 +681,19 @@ def _update(old: PreparedIncidents, version: Hashable, source: IncidentSource, g
         overdue = merge(base.overdue, add.overdue)
     codes = list(old.grid_codes)
     grid_idx = merge(old.grid_idx, _grid_index(frame, codes))
+    if not len(kept_ids):
+        community = add.community
+    elif base.community is None or not len(frame):
+        community = None if base.community is None else base.community[keep]
+        if base.community is None and add.community is not None and len(frame):
+            return None
+    elif add.community is None:
+        return None
+    else:
+        community = merge(base.community, add.community)
     prepared = IncidentView(merge(base.mx, add.mx), merge(base.my, add.my), merge(base.status, add.status),
                             merge(base.category, add.category), merge(base.reported_ns, add.reported_ns), open_,
-                            overdue, columns)
+                            overdue, columns, community)
     counts = _grid_counts(grid_idx, codes, open_, overdue)
     return PreparedIncidents(version, prepared, counts, merge(old.ids, ids), due, grid_idx, codes, stored, mark,
                              source.now, incremental=True)

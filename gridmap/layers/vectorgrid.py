@@ -135,6 +135,25 @@ def tiled_layers(*, base: str = "/tiles", now: str | None = None, only_open: boo
     ]
 
 
+def console_tiles(*, base: str = "/tiles", incident_link: str = "/console/incidents/{id}") -> dict[str, Any]:
+    """The options of ``GM.tiles`` for the console pages (issue #15): region outlines, grids coloured by the
+    caller's open or overdue incidents, and the incidents as the dispatcher's light page draws them (clusters
+    below the points zoom, status colours, overdue rings). The page sets the incidents' filters itself (the
+    queue's, as ``/v1/incidents`` takes them) and its popups link to the incident's page."""
+    order = ["regions", "grids", "incidents"]
+    specs: list[dict[str, Any]] = [{"id": layer} for layer in order]
+    specs[0]["interactive"] = False
+    for spec in specs:
+        if spec["id"] in MIN_ZOOM:
+            spec["min_zoom"] = MIN_ZOOM[spec["id"]]
+    return _options(
+        base, None, specs, choropleth={"initial": "open", "measures": _measures()}, filters=False,
+        statuses={k: {"label": label, "color": colour, "open": open_} for k, (label, colour, open_) in STATUSES.items()},
+        open_statuses=sorted(OPEN_STATUSES), default_status=[], incident_link=incident_link,
+        names={"regions": NAMES["regions"], "grids": NAMES["grids"], "incidents": NAMES["incidents"]},
+    )
+
+
 def planner_layers(*, base: str = "/tiles", radius_m: float, rings: tuple[int, ...], ring_colours: dict[int, str],
                    scenario: int | None = None, after: str = "", uncovered_name: str,
                    records: tuple[RecordLayer, ...] = PLANNER_RECORDS) -> list[Overlay]:

@@ -33,10 +33,15 @@ class IncidentQuery:
     bbox: tuple[float, float, float, float] | None = None
     overdue_at: str | None = None
     """Only incidents past due at this time and not yet handled."""
+    supervised_at: str | None = None
+    """Only incidents not yet handled that are under supervision (督办 ordered) or past due at this time."""
     near: tuple[float, float, float, float] | None = None
     """(lon, lat, dlon, dlat): a box around a point, for duplicate search."""
     updated_since: str | None = None
     """Only incidents written (reported or changed) at or after this time: for views that apply changes."""
+    order: str = "newest"
+    """Listing order: ``newest`` (id descending) or ``urgent`` (urgent priority first, then open before
+    handled, then the earliest due; id descending among equals). Not a filter: counts ignore it."""
 
 
 @dataclass(frozen=True)

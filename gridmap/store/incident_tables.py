@@ -358,10 +358,10 @@ class IncidentTables:
             if limit == 0:
                 return [], _count(conn, where, params)
             if limit is None:
-                rows = conn.execute(f"SELECT {columns} FROM incidents {where} ORDER BY fid DESC",
+                rows = conn.execute(f"SELECT {columns} FROM incidents {where} ORDER BY {order_sql(query)}",
                                     params).fetchall()
             else:
-                rows = _page(conn, columns, where, params, limit, offset)
+                rows = _page(conn, columns, where, params, limit, offset, order_sql(query))
             if limit is None:
                 total = len(rows)
             elif len(rows) < limit and (rows or offset == 0):
@@ -551,16 +551,32 @@ def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("COMMIT")
 
 
-def _page(conn: sqlite3.Connection, columns: str, where: str, params: list[Any], limit: int, offset: int
-          ) -> list[sqlite3.Row]:
-    """Rows ``offset`` to ``offset + limit`` newest first. Sorting whole rows to keep fifty would read
-    every match from the table (a category of a city: tens of thousands); sorting ids reads none."""
+NEWEST_SQL: Final = "fid DESC"
+URGENT_SQL: Final = (f"CASE WHEN priority = 'urgent' AND {OPEN_SQL} THEN 0 ELSE 1 END, "
+                     f"CASE WHEN {OPEN_SQL} THEN 0 ELSE 1 END, due_at, fid DESC")
+"""The most urgent first: open urgent reports, then every open report by due time (the longest overdue
+first), then handled ones; the same SQL in both stores."""
+
+
+def order_sql(q: IncidentQuery) -> str:
+    """The ORDER BY of a listing (``IncidentQuery.order``); an unknown order is the newest first."""
+    return URGENT_SQL if q.order == "urgent" else NEWEST_SQL
+
+
+def _page(conn: sqlite3.Connection, columns: str, where: str, params: list[Any], limit: int, offset: int,
+          order: str = NEWEST_SQL) -> list[sqlite3.Row]:
+    """Rows ``offset`` to ``offset + limit`` in ``order`` (newest first by default). Sorting whole rows to
+    keep fifty would read every match from the table (a category of a city: tens of thousands); sorting
+    ids reads none (the urgent order reads the few columns it sorts by from the indexes)."""
     ids = [row[0] for row in conn.execute(
-        f"SELECT fid FROM incidents {where} ORDER BY fid DESC LIMIT ? OFFSET ?", [*params, int(limit), int(offset)])]
+        f"SELECT fid FROM incidents {where} ORDER BY {order} LIMIT ? OFFSET ?", [*params, int(limit), int(offset)])]
     if not ids:
         return []
-    return conn.execute(f"SELECT {columns} FROM incidents WHERE fid IN ({', '.join('?' * len(ids))}) "
-                        "ORDER BY fid DESC", ids).fetchall()
+    inside = f"SELECT {columns} FROM incidents WHERE fid IN ({', '.join('?' * len(ids))}) "
+    if order == NEWEST_SQL:
+        return conn.execute(inside + "ORDER BY fid DESC", ids).fetchall()
+    in_turn = " ".join(f"WHEN ? THEN {i}" for i in range(len(ids)))
+    return conn.execute(inside + f"ORDER BY CASE fid {in_turn} END", [*ids, *ids]).fetchall()
 
 
 def _count(conn: Any, where: str, params: list[Any]) -> int:
@@ -691,6 +707,8 @@ def where_sql(q: IncidentQuery, mark: str = "?") -> tuple[str, list[Any]]:
         add("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?", minx, maxx, miny, maxy)
     if q.overdue_at is not None:
         add(f"due_at < ? AND {OPEN_SQL}", q.overdue_at)
+    if q.supervised_at is not None:
+        add(f"(supervised_by IS NOT NULL OR due_at < ?) AND {OPEN_SQL}", q.supervised_at)
     if q.near is not None:
         lon, lat, dlon, dlat = q.near
         add("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?", lon - dlon, lon + dlon, lat - dlat, lat + dlat)

@@ -33,6 +33,7 @@ from gridmap.store.incident_tables import (
     _before,
     _count,
     and_sql,
+    order_sql,
     sum_by,
     where_sql,
 )
@@ -131,7 +132,7 @@ class PostgisIncidents:
                 page = "" if limit is None else " LIMIT %s OFFSET %s"
                 extra = [] if limit is None else [int(limit), int(offset)]
                 rows = conn.cursor(row_factory=dict_row).execute(
-                    f"SELECT {wanted} FROM incidents {where} ORDER BY fid DESC{page}", [*params, *extra]).fetchall()
+                    f"SELECT {wanted} FROM incidents {where} ORDER BY {order_sql(query)}{page}", [*params, *extra]).fetchall()
                 if limit is None:
                     total = len(rows)
                 elif len(rows) < limit and (rows or offset == 0):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -54,7 +54,7 @@ async def create_incident(
     return etag(response, view)
 
 
-@router.get("/incidents", summary="事件列表（按状态、类别、社区、网格、处置人、超期、时段、范围筛选；分页）")
+@router.get("/incidents", summary="事件列表（按状态、类别、社区、网格、处置人、超期、督办、时段、范围筛选；最新或最紧急在前；分页）")
 async def list_incidents(
     store: StoreDep,
     coverage: CoverageDep,
@@ -65,15 +65,18 @@ async def list_incidents(
     grid: str | None = None,
     assignee: str | None = None,
     overdue: bool = False,
+    supervised: Annotated[bool, Query(description="未办结且超期或已督办（处置台的“超期/督办”队列）")] = False,
     since: Annotated[str | None, Query(description="上报时间起（含），ISO 8601")] = None,
     until: Annotated[str | None, Query(description="上报时间止（不含），ISO 8601")] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    order: Annotated[Literal["newest", "urgent"], Query(
+        description="newest：最新上报在前；urgent：最紧急在前（紧急优先级、未办结、办结时限最早）")] = "newest",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     query = service.build_query(coverage=coverage, actor=actor, status=status, category=category,
                                 community=community, grid=grid, assignee=assignee, overdue=overdue,
-                                since=since, until=until, bbox=bbox)
+                                since=since, until=until, bbox=bbox, supervised=supervised, order=order)
     return await run_in_threadpool(
         lambda: service.list_incidents(store=store, coverage=coverage, actor=actor, query=query, limit=limit,
                                        offset=offset))

@@ -111,6 +111,10 @@ async def tile(
     category: Annotated[list[str] | None, Query(description="叶子或一级类别编码（可多选）")] = None,
     since: Annotated[str | None, Query(description="上报时间起（含），ISO 8601")] = None,
     until: Annotated[str | None, Query(description="上报时间止（不含），ISO 8601")] = None,
+    community: Annotated[str | None, Query(description="事件所在社区编码", max_length=64)] = None,
+    grid: Annotated[str | None, Query(description="事件所在网格编码", max_length=64)] = None,
+    overdue: Annotated[bool, Query(description="只要未办结且超期的事件")] = False,
+    supervised: Annotated[bool, Query(description="只要未办结且超期或已督办的事件（同 /v1/incidents）")] = False,
     gcj02: Annotated[bool, Query(description="几何先转换为 GCJ-02（叠加高德底图时）")] = False,
     crs: Annotated[Literal["wgs84", "gcj02"] | None, Query(description="同 gcj02=1：crs=gcj02")] = None,
     scenario: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID,
@@ -124,7 +128,8 @@ async def tile(
     if actor.role != PUBLIC:
         check_actor(actor, coverage)
     view: View = "gcj02" if gcj02 or crs == "gcj02" else "wgs84"
-    filters = IncidentFilters.parse(status=status, category=category, since=since, until=until)
+    filters = IncidentFilters.parse(status=status, category=category, since=since, until=until, community=community,
+                                    grid=grid, overdue=overdue, supervised=supervised)
     tiles = service_of(request)
     viewer: Actor = ANONYMOUS if actor.role == PUBLIC else actor
     who = view_key(viewer, coverage)

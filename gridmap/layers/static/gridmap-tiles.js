@@ -4,7 +4,9 @@
  * The server does the work: simplification per zoom, buildings only from street zoom, incident clusters
  * (counts per tile cell) at low zoom, the incident filters (sent as query parameters), the caller's view
  * of the incidents, and the GCJ-02 shift (gcj02=1 while 高德 is the basemap). Popups are built here
- * from tile properties. Tests and benchmarks read window.gridmap.tiles.
+ * from tile properties; a click on a feature also fires "gm:feature" on the map. A page may set
+ * window.gridmap.tiles.incidentQuery (query parameters, as /v1/incidents takes them) and call
+ * layers.incidents.gmRefresh() to show its own filter's incidents. Tests and benchmarks read window.gridmap.tiles.
  */
 (function () {
   "use strict";
@@ -55,7 +57,13 @@
     function query(source) {
       var q = [];
       if (state.gcj02) q.push("gcj02=1");
-      if (source === "incidents") {
+      if (source === "incidents" && info.incidentQuery) {   // a page's own filters (the dispatch console's)
+        Object.keys(info.incidentQuery).forEach(function (k) {
+          [].concat(info.incidentQuery[k]).forEach(function (v) {
+            if (v !== "" && v != null && v !== false) q.push(k + "=" + encodeURIComponent(v));
+          });
+        });
+      } else if (source === "incidents") {
         filter.status.forEach(function (s) { q.push("status=" + encodeURIComponent(s)); });
         if (filter.category) q.push("category=" + encodeURIComponent(filter.category));
         if (filter.days) q.push("since=" + encodeURIComponent(new Date(now - filter.days * 86400000).toISOString()));
@@ -139,7 +147,9 @@
             (p.overdue ? ' <span class="gm-tag gm-red">超期</span>' : "") +
             (p.supervised ? ' <span class="gm-tag">督办</span>' : ""), true],
           ["处置人", p.assignee !== undefined ? (p.assignee || "未派遣") : ""],
-          ["办结时限", GM.fmtTime(p.due_at)], ["网格", p.grid_name || p.grid], ["编号", p.id]]);
+          ["办结时限", GM.fmtTime(p.due_at)], ["网格", p.grid_name || p.grid], ["编号", p.id],
+          ["", options.incident_link && p.id ? '<a class="gm-open" href="' +
+            esc(options.incident_link.replace("{id}", encodeURIComponent(p.id))) + '">打开处置页</a>' : "", true]]);
       }
     };
 
@@ -232,6 +242,7 @@
     function open(layer, properties, latlng) {
       L.popup({ maxWidth: 300 }).setLatLng(latlng).setContent(popups[layer](properties)).openOn(map);
       state.popup = { layer: layer, properties: properties };
+      map.fire("gm:feature", { layer: layer, properties: properties, latlng: latlng });   // pages that follow clicks
     }
 
     /** The feature of ``layer`` drawn under ``latlng`` in the loaded tiles, or null. */
