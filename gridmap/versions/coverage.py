@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from datetime import date
 from typing import Final
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 VERSION_CACHE_SIZE: Final = 3
 """Indexes of versions other than today's kept in memory (least recently asked about goes first)."""
+VERSION_LIST_TTL_S: Final = 1.0
+"""How long the list of versions (and which one is live) read from the store answers ``at`` questions
+before it is read again: a version kept by another process is seen within this time."""
 
 
 class VersionedCoverage:
@@ -43,14 +47,14 @@ class VersionedCoverage:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listed: tuple[float, list[Version], int | None] | None = None
 
     def at(self, day: date) -> tuple[Coverage, Version | None]:
         """The index of the version in force on ``day`` and that version (None for a store whose grids
         were imported before versions were kept: its one layout answers for every day)."""
-        versions = kept_versions(self.store)
+        versions, live_id = self._versions()
         version = in_force(versions, day)
         live = self.live.get()
-        live_id = self.store.live_boundary_version()
         if version is None:
             if live_id is None:
                 return live, None
@@ -59,6 +63,12 @@ class VersionedCoverage:
         if version.id == live_id:
             return live, version
         return self._index(live, version), version
+
+    def _versions(self) -> tuple[list[Version], int | None]:
+        listed = self._listed
+        if listed is None or time.monotonic() - listed[0] > VERSION_LIST_TTL_S:
+            listed = self._listed = (time.monotonic(), kept_versions(self.store), self.store.live_boundary_version())
+        return listed[1], listed[2]
 
     def _index(self, live: Coverage, version: Version) -> Coverage:
         key = (live.revision, version.id)
@@ -80,6 +90,7 @@ class VersionedCoverage:
     def activate(self, today: date | None = None) -> int | None:
         """Put the version in force today into the live layers (``records.activate_due``)."""
         number = activate_due(self.store, today or today_local())
+        self._listed = None
         if number is not None:
             self.live.check_now()
         return number
