@@ -560,11 +560,39 @@ ROWS += [
         lambda w: {"data": {"category": "infra.sign", "description": "路牌倒了", "lon": "110.7693", "lat": "35.1425"}}),
 ]
 
+# the residents' pages, issue #15 §3: public, no sign-in; a report goes through the public intake (the form
+# acts as the public whoever is signed in) and lands on its status page; /status reads with the 回执码 alone
+
+def _page_report(w: World) -> dict[str, Any]:
+    return {"data": {"category": "infra.sign", "description": "路牌倒了", "lon": "110.7693", "lat": "35.1425"}}
+
+
+def _status_code(name: str) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {"path_params": {"code": f"{w.incidents[name]}-{w.receipts[w.incidents[name]]}"}}
+
+
+def _handled_code(w: World) -> dict[str, Any]:
+    """A new report, handled, named by its 回执码 (each role rates a report of its own: feedback is once)."""
+    lon, lat = _point_inside(w.client.app.state.coverage.get().grids.set_index("code").loc[w.grid_code])
+    planted = _plant(w.client, lon, lat, "infra.water")
+    _advance(w.client, planted["id"], ("accept", "dispatch", "start", "resolve"))
+    return {"path_params": {"code": f"{planted['id']}-{planted['receipt']}"}, "data": {"rating": "5"}}
+
+
+ROWS += [
+    Row("GET", "/report", every(200)),
+    Row("POST", "/report", every(200), _page_report),  # 303 to the new report's status page, followed
+    Row("GET", "/status", every(200)),
+    Row("GET", "/status/{code}", every(200), _status_code("public")),
+    Row("POST", "/status/{code}/feedback", every(200), _handled_code),  # 303 back to the status page, followed
+]
+
 SENSITIVE_ROWS = [
     Row("GET", "/open311/v2/requests/{request_id}.json", every(404),
         lambda w: {"path_params": {"request_id": w.incidents["sensitive"]}}),
     Row("GET", "/v1/incidents/{incident_id}", {**staff(200, readers=IN_SCOPE), "reporter": 200},
         _incident("sensitive"), target="sensitive"),
+    Row("GET", "/status/{code}", every(200), _status_code("sensitive")),  # the reporter's view, by its code
 ]
 """Rows about a sensitive report, checked the same way (not counted as routes)."""
 

@@ -18,6 +18,7 @@ from gridmap.api.routers import patrols as patrol_routes
 from gridmap.api.routers import addresses as address_routes
 from gridmap.api.routers import lists as list_routes
 from gridmap.api.routers import planning as planning_routes
+from gridmap.api.routers import residents as resident_routes
 from gridmap.api.routers import registrations as registration_routes
 from gridmap.api.routers import maps as map_routes
 from gridmap.api.routers import ogc as ogc_routes
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.register(app)
     map_routes.register(app, settings)
     session_routes.register(app, settings)
+    resident_routes.register(app)
     console_routes.register(app, settings)
     for router in (health.router, lookup.router, areas.router, incidents.router, open311.router, admin.router):
         app.include_router(router)

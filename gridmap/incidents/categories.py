@@ -26,6 +26,8 @@ class Category:
     resources: tuple[str, ...] = field(default_factory=tuple)
     sensitive: bool = False
     public_asset: bool = False
+    hint: str = ""
+    """What the category covers, in a resident's words."""
 
     @property
     def handlers(self) -> list[str]:
@@ -42,6 +44,27 @@ SENSITIVE: Final = frozenset({
     "security.public_order",
 })
 PUBLIC_ASSETS: Final = frozenset({"infra.streetlight", "infra.sign", "infra.road"})
+HINTS: Final = {
+    "safety.wall": "墙皮、瓷砖脱落，围墙或墙体开裂、倾斜",
+    "safety.access": "小区或楼道门禁坏了、没有门禁",
+    "safety.fire": "楼道堆放杂物、电动车进楼充电、消防通道被占",
+    "infra.streetlight": "路灯不亮、闪烁或灯杆损坏",
+    "infra.sign": "路牌、指示牌缺失或损坏",
+    "infra.road": "路面坑洼、井盖缺失、道路破损",
+    "infra.water": "停水、水压低、水管漏水",
+    "infra.heating": "暖气不热、供暖管道漏水",
+    "sanitation.toilet": "旱厕满溢、需要清掏或维修",
+    "sanitation.cleaning": "垃圾没清运、乱堆乱放、环境脏乱",
+    "dispute.neighbour": "和邻居之间的矛盾（噪音、漏水、占道等），需要调解",
+    "dispute.family": "家庭矛盾，需要调解",
+    "dispute.dog": "狗叫扰民、遛狗不牵绳、狗伤人",
+    "service.elderly": "独居老人、残疾人需要帮助或看望",
+    "service.mental_health": "需要心理疏导和关爱",
+    "service.errand": "行动不便，需要上门代办事情",
+    "security.public_order": "可疑人员、偷盗、打架等治安问题（紧急情况请拨打 110）",
+    "other.other": "以上都不是的问题",
+}
+"""Each leaf in a resident's words (the report page shows them under the category's name)."""
 
 _TREE: Final = [
     ("safety", "安全隐患", [
@@ -79,7 +102,8 @@ _TREE: Final = [
 ]
 
 CATEGORIES: Final[dict[str, Category]] = {
-    code: Category(code, name, group, group_name, hours, police, resources, code in SENSITIVE, code in PUBLIC_ASSETS)
+    code: Category(code, name, group, group_name, hours, police, resources, code in SENSITIVE, code in PUBLIC_ASSETS,
+                   HINTS.get(code, ""))
     for group, group_name, leaves in _TREE
     for code, name, hours, police, resources in leaves
 }
@@ -113,7 +137,7 @@ def category_tree() -> list[dict]:
             "name": group_name,
             "children": [
                 {"code": c.code, "name": c.name, "hours": c.hours, "handlers": c.handlers,
-                 "resources": list(c.resources), "sensitive": c.sensitive, "public_asset": c.public_asset}
+                 "resources": list(c.resources), "sensitive": c.sensitive, "public_asset": c.public_asset, "hint": c.hint}
                 for c in CATEGORIES.values() if c.group == group
             ],
         }
