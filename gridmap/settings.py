@@ -68,6 +68,8 @@ class Settings(BaseSettings):
                                                                "Open311 POST)")
     body_limit_batch: int = Field(64 << 20, gt=0, description="bytes of a batch lookup (POST /v1/lookup/batch)")
     body_limit_import: int = Field(512 << 20, gt=0, description="bytes of an uploaded package (POST /v1/admin/import)")
+    body_limit_photos: int = Field(33 << 20, gt=0, description="bytes of a photo upload (POST /v1/incidents/{id}/photos, "
+                                                               "Open311 POST with media): 4 photos of 8 MB and the form")
     import_max_unpacked_bytes: int = Field(1 << 30, gt=0, description="bytes a zipped package may unpack to")
     import_max_files: int = Field(1000, gt=0, description="entries a zipped package may hold")
     import_max_ratio: float = Field(100.0, gt=1, description="largest unpacked/packed size of one zip entry over 1 MB")

@@ -7,6 +7,7 @@ A route added to the API without a row here fails ``test_every_route_has_a_row``
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
@@ -585,6 +586,52 @@ ROWS += [
     Row("GET", "/status", every(200)),
     Row("GET", "/status/{code}", every(200), _status_code("public")),
     Row("POST", "/status/{code}/feedback", every(200), _handled_code),  # 303 back to the status page, followed
+]
+
+# incident photos, issue #15 §4 (access.check_photo_add / check_photo_read / photo_visible / public_photo): the
+# reporter adds intake photos to their own report and sees their own; staff and workers in scope see them;
+# workers add intake photos only to their own patrol reports; planners and workers of other grids see none
+
+_PHOTOS: dict[tuple[int, int], str] = {}
+"""(world, incident) → the photo: one per world (each backend has its own)."""
+
+
+def _jpeg() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def _photo(w: World) -> str:
+    """A photo the reporter of the "history" report (a public category) added with the receipt."""
+    incident_id = w.incidents["history"]
+    key = (id(w), incident_id)
+    if key not in _PHOTOS:
+        added = w.client.post(f"/v1/incidents/{incident_id}/photos", data={"stage": "intake"},
+                              files=[("files", ("a.jpg", _jpeg(), "image/jpeg"))],
+                              headers={"X-Receipt": w.receipts[incident_id]})
+        assert added.status_code == 201, added.text
+        _PHOTOS[key] = added.json()[0]["id"]
+    return _PHOTOS[key]
+
+
+def _photo_upload(w: World) -> dict[str, Any]:
+    return {"path_params": {"incident_id": w.incidents["public"]}, "data": {"stage": "intake"},
+            "files": [("files", ("a.jpg", _jpeg(), "image/jpeg"))]}
+
+
+PHOTO_READERS = ("worker", "mate", "community", "dispatcher", "admin")
+ROWS += [
+    Row("POST", "/v1/incidents/{incident_id}/photos", {**staff(201), "reporter": 201}, _photo_upload, target="public"),
+    Row("GET", "/v1/incidents/{incident_id}/photos", {**staff(200, readers=PHOTO_READERS), "reporter": 200},
+        _incident("public"), target="public"),
+    Row("GET", "/v1/photos/{photo_id}", {**staff(200, readers=PHOTO_READERS), "reporter": 200},
+        lambda w: {"path_params": {"photo_id": _photo(w)}}, target="history"),
+    Row("GET", "/v1/photos/{photo_id}/thumbnail", {**staff(200, readers=PHOTO_READERS), "reporter": 200},
+        lambda w: {"path_params": {"photo_id": _photo(w)}}, target="history"),
+    Row("GET", "/open311/v2/media/{photo_id}.jpg", every(200), lambda w: {"path_params": {"photo_id": _photo(w)}}),
 ]
 
 SENSITIVE_ROWS = [

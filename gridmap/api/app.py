@@ -15,6 +15,7 @@ from gridmap.api.routers import activities as activity_routes
 from gridmap.api.routers import cogov_report as cogov_report_routes
 from gridmap.api.routers import console as console_routes
 from gridmap.api.routers import patrols as patrol_routes
+from gridmap.api.routers import photos as photo_routes
 from gridmap.api.routers import addresses as address_routes
 from gridmap.api.routers import lists as list_routes
 from gridmap.api.routers import planning as planning_routes
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(address_routes.router)
     app.include_router(ogc_routes.router)
     app.include_router(topology_routes.router)
+    app.include_router(photo_routes.router)
     app.include_router(version_routes.router)
     observability.register(app)  # added last, so outermost: every request is logged and timed, refused ones too
     return app

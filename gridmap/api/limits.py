@@ -12,6 +12,7 @@ bytes each limit allows is a setting (``body_limit_*`` in ``gridmap/settings.py`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from starlette.responses import JSONResponse
@@ -23,10 +24,17 @@ from gridmap.settings import Settings
 ROUTE_LIMITS: dict[tuple[str, str], str] = {
     ("POST", "/v1/incidents"): "body_limit_intake",
     ("POST", "/open311/v2/requests.json"): "body_limit_intake",
+    ("POST", "/report"): "body_limit_intake",
     ("POST", "/v1/lookup/batch"): "body_limit_batch",
     ("POST", "/v1/admin/import"): "body_limit_import",
 }
 """Routes whose body limit is not ``body_limit_default``: public intake is small, batches and imports large."""
+PHOTO_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (("POST", re.compile(r"/v1/incidents/[^/]+/photos/?")),)
+"""Routes that take photos (``body_limit_photos``), by method and a pattern of the path (it holds an id)."""
+MULTIPART_PHOTO_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/open311/v2/requests.json"),
+                                                                 ("POST", "/report")})
+"""Routes whose multipart form may carry photos (Open311's media): ``body_limit_photos`` when the body is
+multipart, their own limit otherwise (a report as JSON or a urlencoded form stays small)."""
 
 
 def too_large(limit: int) -> PayloadTooLarge:
@@ -68,23 +76,31 @@ class _Guard:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, default: int, routes: dict[tuple[str, str], int]) -> None:
+    def __init__(self, app: ASGIApp, *, default: int, routes: dict[tuple[str, str], int],
+                 photos: int | None = None) -> None:
         self.app = app
         self.default = default
         self.routes = routes
+        self.photos = photos if photos is not None else default
 
     @classmethod
     def options(cls, settings: Settings) -> dict:
         """Keyword arguments for ``app.add_middleware``: the limits in bytes, from the settings."""
         return {"default": settings.body_limit_default,
-                "routes": {route: getattr(settings, name) for route, name in ROUTE_LIMITS.items()}}
+                "routes": {route: getattr(settings, name) for route, name in ROUTE_LIMITS.items()},
+                "photos": settings.body_limit_photos}
 
     def limit_for(self, scope: Scope) -> int:
         path = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root):]
-        return self.routes.get((scope["method"], path), self.default)
+        method = scope["method"]
+        if any(method == m and pattern.fullmatch(path) for m, pattern in PHOTO_ROUTES):
+            return self.photos
+        if (method, path) in MULTIPART_PHOTO_ROUTES and _multipart(scope):
+            return self.photos
+        return self.routes.get((method, path), self.default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,6 +122,11 @@ class BodyLimitMiddleware:
                 raise
         if guard.exceeded and not guard.started:
             await _refuse(scope, receive, send, limit)
+
+
+def _multipart(scope: Scope) -> bool:
+    return any(name == b"content-type" and value.lower().startswith(b"multipart/form-data")
+               for name, value in scope.get("headers", ()))
 
 
 def _framing(scope: Scope) -> tuple[int | None, bool]:

@@ -101,7 +101,9 @@ def clean_photo(data: bytes, *, name: str = "照片") -> CleanPhoto:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             source = Image.open(io.BytesIO(data), formats=FORMATS)
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidInput(f"{name}像素过多：每张照片最多 {MAX_PHOTO_PIXELS // 1_000_000} 百万像素") from None
+    except UnidentifiedImageError:
         raise InvalidInput(f"{name}不是可识别的图片：只接受 {kinds} 格式的照片") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidInput(f"{name}无法读取（文件可能已损坏）：只接受 {kinds} 格式的照片") from exc
