@@ -24,6 +24,12 @@ from gridmap.errors import InvalidInput
         ("七—六—一〇四六", "7-6-1046"),
         ("3#楼", "3#"),
         ("第三栋", "3栋"),
+        ("丰林小区第三栋", "丰林小区3栋"),  # 第 after a generic ending: an ordinal
+        ("人民路第5号", "人民路5号"),
+        ("2单元第3层", "2单元3层"),
+        ("3门第2层", "3门2层"),
+        ("和谐门第5号楼", "和谐门第5号楼"),  # 第 in a name (门第) is kept
+        ("状元及第3号楼", "状元及第3号楼"),
         ("a座", "A座"),
         ("五一路", "五一路"),  # a road named after a date keeps its name
         ("八家巷小区", "八家巷小区"),  # numerals in a name are not numbers
@@ -119,3 +125,15 @@ def test_check_address_accepts_and_rejects_non_text():
     assert check_address("x" * 200)
     with pytest.raises(InvalidInput):
         check_address(b"\xe4\xb8\xb0")  # type: ignore[arg-type]
+
+
+def test_every_generic_ending_lets_an_ordinal_follow():
+    """``normalize`` drops 第 before a number only after a character in ``ORDINAL_AFTER``; every generic ending
+    the parser and the library know must end in one, or 小区第3栋-like text would keep its 第."""
+    from gridmap.address.library import _REGION_SUFFIXES
+    from gridmap.address.normalize import ORDINAL_AFTER
+    from gridmap.address.parse import COMPOUND_SUFFIXES, ROAD_SUFFIXES
+
+    endings = (*COMPOUND_SUFFIXES, *ROAD_SUFFIXES, *_REGION_SUFFIXES, "号", "栋", "幢", "座", "单元", "层", "室", "期")
+    assert {e for e in endings if e[-1] not in ORDINAL_AFTER} == set()
+    assert all(normalize(f"某{e}第3号") == f"某{e}3号" for e in endings)

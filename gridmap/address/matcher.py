@@ -39,9 +39,9 @@ from rapidfuzz import fuzz, process
 
 from gridmap.address import house_numbers
 from gridmap.address.admin import admin_table
-from gridmap.address.library import _COMPOUND_STEM_SUFFIXES, AddressLibrary, initials_of, pinyin_of, stem
+from gridmap.address.library import AddressLibrary, initials_of, pinyin_of, stem
 from gridmap.address.normalize import normalize
-from gridmap.address.parse import ParsedAddress, ParseDetail, parse_detail
+from gridmap.address.parse import COMPOUND_SUFFIXES, ParsedAddress, ParseDetail, parse_detail
 from gridmap.address.scoring import (
     ALIAS_WEIGHT,
     AMBIGUITY_MARGIN,
@@ -203,8 +203,10 @@ class _Cand:
 
 
 _ADMIN_RANK = ("none", "province", "city", "county")
-COMPOUND_ENDINGS = _COMPOUND_STEM_SUFFIXES
-"""Generic endings of compound names, longest first (the library's)."""
+COMPOUND_ENDINGS = tuple(sorted(COMPOUND_SUFFIXES, key=len, reverse=True))
+"""Generic endings of compound names, longest first: every ending the parser knows, also those that are not
+cut off to make a stem (里, 城, 府, 湾, 楼: 丁香里 keeps its 里 in the stem index). Whether one stands right
+after a known name decides whether the text names that compound or a sibling (丁香里 is not 丁香小区)."""
 @dataclass(slots=True)
 class _Scope:
     """Where the text places the address: the store's counties its province / city / county allow (None:
@@ -276,16 +278,45 @@ def _ending_after(text: str, alias: str) -> str:
     return next((suffix for suffix in COMPOUND_ENDINGS if rest.startswith(suffix)), "")
 
 
+def _han(text: str) -> set[str]:
+    """The Chinese characters of ``text``."""
+    return {ch for ch in text if "\u4e00" <= ch <= "\u9fff"}
+
+
 def _another_name(typed: str, typed_stem: str, known: str, known_stem: str) -> bool:
-    """Whether ``typed`` may well name another place than ``known``: the distinctive parts have the same
-    length but characters that do not sound alike (建设新村 / 建业新村), or both names end in a generic word and
-    the words differ (万和家园 / 万和公寓: sibling compounds often share a stem)."""
+    """Whether ``typed`` may well name another place than ``known`` (issue #12): when
+
+    - both end in a generic word and the words differ (万和家园 / 万和公寓: sibling compounds often share a stem);
+    - their distinctive parts have no Chinese character in common (子京 / 紫荆, 铜欣 / 同心): a likeness of sound
+      or shape alone is as likely another place as a slip, for a typo changes a character of a name, rarely
+      every one;
+    - the text's distinctive part is the known one with two or more characters glued after it that are not
+      its ending misspelt (长青门第 / 长青小区, but 丰林小去 is 丰林小区): a longer name the library does not hold,
+      as ``AddressMatcher._unknown_tail`` says of an alias;
+    - the distinctive parts have the same length but characters that do not sound alike (建设新村 / 建业新村).
+    """
     typed_end, known_end = typed[len(typed_stem):], known[len(known_stem):]
     if typed_end and known_end and typed_end != known_end:
+        return True
+    typed_chars = _han(typed_stem)
+    if typed_chars and not typed_chars & _han(known_stem):
+        return True
+    extra = typed_stem[len(known_stem):] if typed_stem.startswith(known_stem) else ""
+    if len(extra) >= 2 and len(_han(extra)) == len(extra) and not _han(extra) & _han(known_end) \
+            and pinyin_of(extra) != pinyin_of(known_end):
         return True
     if len(typed_stem) != len(known_stem) or typed_stem == known_stem or sorted(typed_stem) == sorted(known_stem):
         return False
     return any(a != b and pinyin_of(a) != pinyin_of(b) for a, b in zip(typed_stem, known_stem))
+
+
+def _reversed_stem(typed: str, typed_stem: str, known: str, known_stem: str) -> bool:
+    """Whether ``typed`` is ``known`` with its two-character distinctive part read backwards and the same
+    ending (荣光小区 / 光荣小区, 兴华 / 华兴). Two-character words read both ways are common in names, and
+    sibling compounds are named so; a swap inside a longer name (水局利 for 水利局) or across the ending
+    (蔷薇区小) garbles it instead, and is a slip."""
+    return (len(typed_stem) == len(known_stem) == 2 and typed_stem == known_stem[::-1]
+            and typed[len(typed_stem):] == known[len(known_stem):])
 
 
 def _corrected(name: str, known: tuple[str, Any] | None, corrections: dict[str, float]) -> float:
@@ -456,14 +487,18 @@ class AddressMatcher:
                 if kind not in kinds or (allowed is not None and canonical not in allowed):
                     continue
                 r = fuzz.ratio(query, name) / 100
-                if len(query) == len(name) and sorted(query) == sorted(name):
-                    r = max(r, SWAPPED_NAME_SIM)  # two characters swapped
+                swapped = query != name and len(query) == len(name) and sorted(query) == sorted(name)
+                reversed_stem = swapped and _reversed_stem(query, query_stems[kind], name, self.names.stems[(name, kind)])
                 rs = fuzz.ratio(query_stems[kind], self.names.stems[(name, kind)]) / 100 * STEM_WEIGHT
                 # sounds compared on the distinctive part: a shared 小区/家园 must not make 和平小区 sound
                 # like 河畔小区 (issue #12); a homophone typo in the stem (风林 for 丰林) still sounds alike
                 rp = _sound_alike(query, query_stems[kind], qp, name, self.names.stems[(name, kind)],
                                   self.names.pinyin[name]) * SOUND_WEIGHT
                 sim = max(r, rs, rp)
+                if reversed_stem:  # 荣光小区 for 光荣小区: a sibling's name as often as a slip
+                    sim = SWAPPED_NAME_SIM
+                elif swapped:  # 水局利家属院, 蔷薇区小: a garbled name, a slip
+                    sim = max(sim, SWAPPED_NAME_SIM)
                 # the canonical name's ending: an alias (万和) stands for 万和花园, not for 万和家园
                 if _another_name(query, query_stems[kind], canonical, self.names.stems.get((canonical, kind))
                                  or stem(canonical, kind)):
@@ -656,9 +691,13 @@ class AddressMatcher:
         p, d = parsed or parse_detail(s, self.names, hint=self.lib.adcode_hint, normalized=True)
         if not p.compound:
             return None
-        at = s.rfind(p.compound)
+        known = d.known.get("compound")
+        name = p.compound if p.compound in s or not known else known[0]  # 供电 of 供电里, not 供电家属院
+        at = s.rfind(name)
         if at < 0:
-            return p.compound
+            return name
+        # and the ending or longer name typed after it (供电里, 检察院门第)
+        stop = at + len(name) + len(_ending_after(s[at:], name) or self._unknown_tail(s[at:], name))
         floor = d.admin_end
         for level in ("town", "community"):  # a road alias glued to 小区 is part of the name (红旗小区)
             known = d.known.get(level)
@@ -667,7 +706,7 @@ class AddressMatcher:
         start = at
         while start > floor and "\u4e00" <= s[start - 1] <= "\u9fff":
             start -= 1
-        return s[start:at + len(p.compound)]
+        return s[start:stop]
 
     def _analyse_one(
         self, s: str, corrections: dict[str, float]
@@ -691,7 +730,9 @@ class AddressMatcher:
         cands = self._compound_cands(p, scope, comp_names, road_names, door, method)
         doubted = {n for n, v in comp_names if v <= SUBSTITUTED_NAME_CAP}
         if doubted and p.compound:
-            typed = p.compound + _ending_after(d.normalized, p.compound)
+            known = d.known.get("compound")
+            raw = known[0] if known else p.compound
+            typed = raw + (_ending_after(d.normalized, raw) or self._unknown_tail(d.normalized, raw))
             parts = (typed, f"{p.building}号楼") if p.building else (typed,)
             for c in cands:
                 if c.compound is not None and self.lib.compounds[c.compound].name in doubted:
@@ -754,11 +795,14 @@ class AddressMatcher:
 
     def _unknown_tail(self, text: str, alias: str) -> str:
         """The characters glued to a compound's alias that no known name or building mark explains
-        (门第 in 书香门第 where 书香新村 is known): the text names a longer name the library does not hold."""
+        (门第 in 书香门第 where 书香新村 is known): the text names a longer name the library does not hold.
+        A mark counts only as the whole run (单元 after the name): a run that merely starts with a mark's
+        character (门 of 门第) is no mark, for a mark follows a number, not a name."""
         at = text.find(alias)
         rest = text[at + len(alias):] if at >= 0 else ""
         run = re.match(r"[\u4e00-\u9fff]+", rest)
-        if run is None or len(run.group(0)) < 2 or self._MARKS.match(rest) or self.names.scan(rest[:len(run.group(0))]):
+        if run is None or len(run.group(0)) < 2 or self._MARKS.fullmatch(run.group(0)) \
+                or self.names.scan(rest[:len(run.group(0))]):
             return ""
         return run.group(0)
 
@@ -777,9 +821,16 @@ class AddressMatcher:
         located = self.lib.located_names
         return bool(names) and (allowed is None or any(n in allowed or n not in located for n, _ in names))
 
-    def _adj(self, scope: _Scope, idx: int) -> float:
+    def _adj(self, scope: _Scope, idx: int, sim: float = 1.0) -> float:
+        """How well building ``idx``'s place fits the text (``_Scope.adjust``). A compound name matched with
+        less than ``LOW_CONFIDENCE`` (``sim``) gets no bonus for lying in the community stated: the bonus only
+        ranks names that are sure by themselves and must not lift a doubtful one (荣光小区 for the 光荣小区 of
+        the community named) over the flag; a building number says nothing either, for nearly every compound
+        has a 2号楼. A road's doorplate does (the number exists on that road in that community), so answers
+        at a doorplate keep the bonus."""
         rec = self.lib.records[idx]
-        return scope.adjust(rec.community_code, rec.town_code)
+        a = scope.adjust(rec.community_code, rec.town_code)
+        return min(a, 0.0) if sim < LOW_CONFIDENCE else a
 
     def _compound_cands(self, p: ParsedAddress, scope: _Scope, comp_names: list[tuple[str, float]],
                         road_names: list[tuple[str, float]], door: int | None, method: str) -> list[_Cand]:
@@ -791,7 +842,7 @@ class AddressMatcher:
             for key in lib.compounds_in(cname, towns):
                 c = lib.compounds[key]
                 rep = lib.representatives[key]
-                a = self._adj(scope, rep)
+                a = self._adj(scope, rep, sim)
                 if door is not None and road_names:
                     if any(c.road == rn for rn, _ in road_names) and c.door == door:
                         a += DOORPLATE_AGREES_BONUS

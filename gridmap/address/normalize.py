@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import cn2an
 
-__all__ = ["normalize", "to_simplified", "CN_DIGITS"]
+__all__ = ["normalize", "to_simplified", "CN_DIGITS", "ORDINAL_AFTER"]
 
 # Traditional → simplified, one character at a time, from OpenCC's TSCharacters dictionary (shipped by
 # opencc-python-reimplemented). Character-level conversion is enough for place names and is a single
@@ -55,6 +55,14 @@ _RUN = re.compile(f"{_CN_NUM}+")
 _MARK_AFTER = ("号", "栋", "幢", "座", "单元", "层", "楼", "室", "户", "门", "排", "组", "期", "#", "-")
 _MARK_BEFORE = ("-", "单元", "层", "楼", "室", "栋", "幢", "座")
 _PURE = re.compile(f"[{CN_DIGITS}]+")
+
+ORDINAL_AFTER = frozenset("区园村院楼寓厦场庄苑府城湾里馆庭墅街道同路巷弄会处镇乡号栋幢座元层室户期排组")
+"""Last characters of the words after which 第 before a number can only be an ordinal (小区第3栋, 人民路第5号,
+2单元第3层): every generic ending of a compound, road or region (``parse.COMPOUND_SUFFIXES`` …, kept in step
+by tests/test_address_parse.py) and every numbered mark. After any other character 第 is part of a name
+(状元门第, 状元及第) and is kept: dropping it would leave a shorter name that may be another place's (issue
+#12). 门 counts only after a number (3门第2层), where it is a mark, not a name's character."""
+_ORDINAL = re.compile(r"(?:^|(?<=[^\u4e00-\u9fff])|(?<=\d门)|(?<=[" + "".join(sorted(ORDINAL_AFTER)) + r"]))第(?=\d)")
 
 
 @lru_cache(maxsize=4096)
@@ -104,7 +112,7 @@ def normalize(text: str) -> str:
     s = _MULTI_DASH.sub("-", s).strip("-")
     s = _numerals(s)
     s = s.upper()
-    # tidy the marks: 3#楼 → 3#, 3号-楼 typed oddly, 第3栋 → 3栋
+    # tidy the marks: 3#楼 → 3#, 3号-楼 typed oddly, 第3栋 → 3栋 (an ordinal 第 only: see ORDINAL_AFTER)
     s = re.sub(r"(?<=\d)#楼", "#", s)
-    s = re.sub(r"第(?=\d)", "", s)
+    s = _ORDINAL.sub("", s)
     return s

@@ -24,13 +24,19 @@ SUBSTITUTED_NAME_CAP: Final = 0.74
 part (the name without 小区/家园/路 …) of the same length with characters that do not sound the same (建设新村
 for 建业新村), or another generic ending (万和家园 for 万和公寓). That is as likely a place the library does not
 hold as a slip, so it stays below ``LOW_CONFIDENCE``: flagged, never a confident building of a neighbouring
-compound (issue #12). Homophones (风林 for 丰林), missing and doubled characters, and a dropped
-ending (丰林 for 丰林小区) are not capped."""
+compound (issue #12). Likewise a name whose distinctive part shares no character with the known one (子京 for
+紫荆: alike by sound or shape only), one with two or more characters glued after a known name (长青门第 where
+长青小区 is known), and a known name followed by another compound ending, also one the stems keep (丁香里 where
+丁香小区 is known: ``matcher.COMPOUND_ENDINGS``); see ``matcher._another_name``. Homophones of a character (风林
+for 丰林), missing and doubled characters, and a dropped ending (丰林 for 丰林小区) are not capped."""
 SWAPPED_NAME_SIM: Final = SUBSTITUTED_NAME_CAP
-"""Similarity of a name with two characters swapped (城北小区 for 北城小区, 兴华 for 华兴): sibling compounds are
-named so (华兴小区 and 兴华家园 stand in one town), so a swap is as often another place as a slip: the
-building is a candidate, the answer flagged (it was 0.86, answered unflagged, until the open-world
-evaluation showed swapped invented names answered as a neighbour's building; issue #3's typos lost nothing)."""
+"""Similarity of a name whose two-character distinctive part is read backwards, ending unchanged (荣光小区 for
+光荣小区, 兴华 for 华兴): sibling compounds are named so (华兴小区 and 兴华家园 stand in one town), so it is as
+often another place as a slip: the building is a candidate, the answer not confident. It is the score of such
+a name, not a floor: a floor let four-character names (whose plain similarity is 0.75) and the stated
+community's bonus lift them over ``LOW_CONFIDENCE`` (issue #12). Other swaps (水局利 for 水利局, 蔷薇区小) garble
+a name rather than name another, and score at least this (it was 0.86, answered unflagged, until the
+open-world evaluation showed swapped invented names answered as a neighbour's building)."""
 PINYIN_SCORE_CAP: Final = 0.89
 """The most an answer read from pinyin can score: keyboard slips in pinyin (bajiaziang) land on other
 compounds' names often enough (1.7 % of such answers on the open-world evaluation) that none is worth 0.9."""
@@ -38,7 +44,8 @@ OTHER_PLACE_PENALTY: Final = 0.3
 """Score taken from a building outside the county, town or community the text states: it stays a
 candidate (the text may name the wrong community) but never beats one inside."""
 STATED_PLACE_BONUS: Final = 0.02
-"""Score added to a building inside the community the text states."""
+"""Score added to a building inside the community the text states; not to a compound whose name matched with
+less than ``LOW_CONFIDENCE``, which it would lift over the flag (``matcher.AddressMatcher._adj``)."""
 
 STEM_WEIGHT: Final = 0.97
 """A match of the distinctive parts only (丰林 for 丰林小区) counts a little less than of the whole names."""
