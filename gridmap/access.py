@@ -218,8 +218,8 @@ def check_console(actor: Actor, *, staff_only: bool = False) -> None:
 
 # incident views ---------------------------------------------------------------------------------
 
-_PLANNER_KEYS: Final = ("id", "status", "status_label", "category", "grid", "community", "priority",
-                        "reported_at", "due_at", "timestamps", "overdue", "supervised", "version")
+_PLANNER_KEYS: Final = ("id", "status", "status_label", "category", "grid", "community", "boundary_version",
+                        "priority", "reported_at", "due_at", "timestamps", "overdue", "supervised", "version")
 _REPORTER_KEYS: Final = ("id", "status", "status_label", "category", "description", "location", "grid",
                          "community", "assignee", "reported_at", "due_at", "timestamps", "overdue", "rating",
                          "comment", "version", "reporter")

@@ -19,6 +19,7 @@ from html import unescape
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from incident_fixtures import ADMIN, act, api, incident_db, place, roles  # noqa: F401
@@ -168,6 +169,22 @@ class TestSubmitting:
                                     actor=ANONYMOUS, receipt=receipt)
         assert [p["stage"] for p in listed] == ["intake", "intake"]
         assert "&photos=0" not in answer.headers["location"]
+        page = api.get(answer.headers["location"]).text  # the reporter sees their photos, by the receipt
+        thumbnails = re.findall(r'<img src="([^"]+)"', page)
+        assert thumbnails == [f"{p['thumbnail_url']}?receipt={receipt}" for p in listed]
+        for url in thumbnails:
+            shown = api.get(unescape(url))
+            assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+
+    def test_photos_may_be_large_a_form_without_them_may_not(self, api, place) -> None:
+        noise = np.random.default_rng(15).integers(0, 256, (700, 700, 3), dtype=np.uint8)
+        out = io.BytesIO()
+        Image.fromarray(noise).save(out, "JPEG", quality=95)
+        assert len(out.getvalue()) > 256 << 10  # past the intake's 64 KB, and the 1 MB of other routes' default
+        answer = submit(api, form_for(place), files=[("photos", ("大图.jpg", out.getvalue(), "image/jpeg"))] * 3)
+        assert answer.status_code == 303, answer.text[:300]
+        bulky = submit(api, form_for(place, description="灯" * 3000, address="丰" * 30000))
+        assert bulky.status_code == 413  # a form without photos keeps the intake's limit
 
     def test_the_page_script_gets_json(self, api, place) -> None:
         answer = submit(api, form_for(place), headers={"Accept": "application/json"})
