@@ -179,3 +179,61 @@ def test_restore_refuses_anything_but_a_gridmap_geopackage_and_leaves_the_target
     assert result.stderr.startswith("错误：") and "未作任何改动" in result.stderr
     assert fingerprint(*files) == before
     assert sorted(p.name for p in sample_db_copy.parent.iterdir() if p.name.startswith(".gridmap-")) == []
+
+
+def _photographed(db: Path) -> list[dict]:
+    """Two 处置前 photos on the store's first open incident, added as a dispatcher would."""
+    import io
+
+    from PIL import Image
+
+    from gridmap.auth import Actor
+    from gridmap.coverage.service import Coverage
+    from gridmap.incidents import photos
+
+    store = GeoPackageStore(db)
+    coverage = Coverage.from_layers(store.read_layers())
+    incident = next(i for i, _ in incidents_in(db).items()
+                    if store.get_incident(i)["status"] in ("dispatched", "in_progress"))
+    pictures = []
+    for colour in ((200, 30, 30), (30, 30, 200)):
+        out = io.BytesIO()
+        Image.new("RGB", (64, 48), colour).save(out, "JPEG")
+        pictures.append(("现场.jpg", out.getvalue(), "image/jpeg"))
+    added = photos.attach_photos(store=store, coverage=coverage, incident_id=incident, files=pictures,
+                                 stage="before", actor=Actor("dispatcher"))
+    store.close()
+    return added
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_backup_and_restore_carry_the_incident_photos(sample_db_copy: Path, tmp_path: Path,
+                                                      tiny_package: Path) -> None:
+    added = _photographed(sample_db_copy)
+    source_photos = sample_db_copy.with_name(sample_db_copy.name + ".photos")
+    backup = tmp_path / "with-photos.gpkg"
+    done = gridmap("backup", backup, "--db", sample_db_copy)
+    assert done.returncode == 0, done.stderr
+    copied = backup.with_name("with-photos.gpkg.photos")
+    assert _folder_bytes(copied) == _folder_bytes(source_photos)
+    assert len(_folder_bytes(copied)) == 2 * len(added)  # each photo and its thumbnail
+    assert stat.S_IMODE(copied.stat().st_mode) == 0o700
+    target = tmp_path / "target.gpkg"
+    assert gridmap("import", tiny_package, "--db", target).returncode == 0
+    stray = target.with_name("target.gpkg.photos")
+    stray.mkdir()
+    (stray / "left-over.jpg").write_bytes(b"not one of the backup's")
+    assert gridmap("restore", backup, "--db", target).returncode == 0
+    assert _folder_bytes(stray) == _folder_bytes(copied)  # the folder matches the restored database
+
+
+def test_a_backup_whose_photo_files_are_missing_is_refused(sample_db_copy: Path, tmp_path: Path) -> None:
+    _photographed(sample_db_copy)
+    folder = sample_db_copy.with_name(sample_db_copy.name + ".photos")
+    next(folder.rglob("*.thumb.jpg")).unlink()
+    refused = gridmap("backup", tmp_path / "b.gpkg", "--db", sample_db_copy)
+    assert refused.returncode == 1 and "照片文件缺失" in refused.stderr
+    assert not (tmp_path / "b.gpkg").exists() and not (tmp_path / "b.gpkg.photos").exists()

@@ -5,7 +5,10 @@ database as one consistent snapshot, WAL included, while the server keeps writin
 single self-contained file (rollback journal, no ``-wal``), mode 0600. The receipt secret is not
 in the GeoPackage, so the key file beside the store is copied beside the backup (``OUT.key``,
 0600); keep the two together and as private as the store itself. When the secret comes from
-``GRIDMAP_SECRET`` there is no key file and the deployer keeps that setting.
+``GRIDMAP_SECRET`` there is no key file and the deployer keeps that setting. Incident photos live in a
+folder beside the store (``<store>.photos/``, ``gridmap.store.photo_tables``): the photos the copied
+database lists are copied beside the backup (``OUT.photos/``), after the database, so every row of the
+copy has its files (a photo stored meanwhile is in neither).
 
 A restore checks the file is a gridmap GeoPackage before touching anything, then replaces the
 store's content in one SQLite transaction: a running server sees the old store or the restored
@@ -19,13 +22,14 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from gridmap.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from gridmap.store import files
 from gridmap.store.geopackage import APPLICATION_ID, BUSY_MESSAGE, BUSY_TIMEOUT_S, GeoPackageStore, is_busy
+from gridmap.store.photo_tables import photo_folder, photo_path
 
 
 @dataclass(frozen=True)
@@ -53,13 +57,58 @@ def backup(db: Path, out: Path, *, overwrite: bool = False) -> Copied:
         tmp = work / out.name
         _copy_database(db, tmp)
         incidents, revision = _check_gridmap_package(tmp, str(db))
-        os.replace(tmp, out)
+        with _staged_photos(tmp, photo_folder(db), out.parent) as photos:  # all there, or no backup
+            os.replace(tmp, out)
+            _swap_photos(photos, photo_folder(out))
     files.sync_directory(out.parent)
     key = None
     if files.key_path(db).is_file():
         key = files.key_path(out)
         files.write_private(key, files.key_path(db).read_bytes())
     return Copied(out, incidents, revision, key)
+
+
+def _listed_photos(db: Path) -> list[str]:
+    with closing(_open(db)) as conn:
+        try:
+            return [row[0] for row in conn.execute("SELECT id FROM incident_photos")]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+
+
+@contextmanager
+def _staged_photos(db: Path, source: Path, beside: Path) -> Iterator[Path | None]:
+    """The photos ``db`` lists, copied from ``source`` into a fresh private folder in ``beside`` (0700,
+    files 0600); None when there are none. A listed photo whose files are missing is refused (the store
+    is damaged) before anything is replaced."""
+    listed = _listed_photos(db)
+    fresh = Path(tempfile.mkdtemp(dir=beside, prefix=".gridmap-photos-"))
+    try:
+        for photo_id in listed:
+            for thumbnail in (False, True):
+                found = photo_path(source, photo_id, thumbnail=thumbnail)
+                if not found.is_file():
+                    raise InvalidInput(f"照片文件缺失：{found}（数据库列出了它）")
+                copy = photo_path(fresh, photo_id, thumbnail=thumbnail)
+                copy.parent.mkdir(mode=0o700, exist_ok=True)
+                files.write_private(copy, found.read_bytes())
+        yield fresh if listed else None
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+
+
+def _swap_photos(fresh: Path | None, target: Path) -> None:
+    """``target`` becomes ``fresh`` (or goes, when there are no photos): the folder matches its database."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    if fresh is not None:
+        os.replace(fresh, target)
+    shutil.rmtree(old, ignore_errors=True)
+    files.sync_directory(target.parent)
 
 
 def restore(source: Path, db: Path) -> Copied:
@@ -73,11 +122,12 @@ def restore(source: Path, db: Path) -> Copied:
     if db.exists() and source.resolve() == db.resolve():
         raise InvalidInput("备份文件就是数据库本身，无需恢复")
     db.parent.mkdir(parents=True, exist_ok=True)
-    with _private_workdir(db.parent) as work:
+    with _private_workdir(db.parent) as work, ExitStack() as stack:
         tmp = work / db.name
         _copy_database(source, tmp)  # the source is only read, and checked in the copy
         incidents, revision = _check_gridmap_package(tmp, str(source))
         legacy_secret = _has_legacy_secret(tmp)
+        photos = stack.enter_context(_staged_photos(tmp, photo_folder(source), db.parent))
         if db.exists():
             _copy_database(tmp, db, standalone=False)  # one transaction, WAL-aware: readers see old or new
         else:
@@ -85,6 +135,7 @@ def restore(source: Path, db: Path) -> Copied:
                 stale.unlink(missing_ok=True)
             os.replace(tmp, db)
             files.sync_directory(db.parent)
+        _swap_photos(photos, photo_folder(db))
     key = _restore_key(source, db, legacy_secret)
     store = GeoPackageStore(db)
     try:
