@@ -384,3 +384,169 @@ def test_the_page_shows_the_incidents_photos(api, roles, place) -> None:
     page = _page(api, incident["id"], roles.dispatcher)
     assert f'src="/v1/photos/{added[0]["id"]}/thumbnail"' in page and "上报照片" in page
     assert 'id="photos"' not in _page(api, report(api, place)["id"], roles.dispatcher)  # none: no section
+
+
+# photos with 开始处置 and 处置完成 ---------------------------------------------------------------------
+
+GPS = {1: "N", 2: (35.0, 8.0, 30.5), 3: "E", 4: (110.0, 46.0, 9.25)}
+
+
+def photo(kind: str = "JPEG", gps: bool = False, colour: tuple[int, int, int] = (200, 60, 30)) -> bytes:
+    """A small photo made here; ``gps``: with the EXIF GPS block a phone writes (where it was taken)."""
+    import io
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    if gps:
+        exif[0x010F] = "GridmapTestMake"
+        exif.get_ifd(0x8825).update(GPS)
+    out = io.BytesIO()
+    Image.new("RGB", (320, 240), colour).save(out, kind, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def signed_in(api: TestClient, headers: dict) -> TestClient:
+    """A browser of its own (cookie jar) signed in on /login with the token behind ``headers``."""
+    browser = TestClient(api.app)
+    token = headers["Authorization"].split(" ", 1)[1]
+    assert browser.post("/login", data={"token": token}, follow_redirects=False).status_code == 303
+    return browser
+
+
+def form_of(browser: TestClient, incident_id: int, action: str) -> dict:
+    """The hidden fields of ``action``'s form on the incident's page, as the browser would send them."""
+    page = browser.get(f"/console/incidents/{incident_id}", headers=HTML).text
+    body = re.search(rf'<form [^>]*data-action="{action}">(.*?)</form>', page, flags=re.S)
+    assert body is not None, f"no {action} form"
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', body.group(1)))
+
+
+def photo_rows(api: TestClient, incident_id: int) -> tuple[list[dict], list[str], int]:
+    """(the incident's photos as the admin lists them, its history's actions, photo rows in the whole store)."""
+    from stores import query_raw
+
+    store = api.app.state.store
+    listed = api.get(f"/v1/incidents/{incident_id}/photos", headers=ADMIN).json()
+    history = [e["action"] for e in api.get(f"/v1/incidents/{incident_id}/history", headers=ADMIN).json()]
+    location = getattr(store, "url", None) or store.path
+    return listed, history, query_raw(location, "SELECT count(*) FROM incident_photos")[0][0]
+
+
+def dispatched(api: TestClient, roles, place) -> dict:
+    incident = report(api, place)
+    assert act(api, incident, "accept", ADMIN).status_code == 200
+    assert act(api, incident, "dispatch", ADMIN, assignee=roles.worker_code).status_code == 200
+    return incident
+
+
+def test_start_and_resolve_carry_photos_without_their_location(api, roles, place) -> None:
+    """开始处置 from 我的任务 with a 处置前 photo, 处置完成 on the incident's page with two 处置后 photos (one with
+    EXIF GPS): the incident moves, the photos are listed under their stage, and what is stored has no GPS."""
+    import io
+
+    from PIL import Image
+
+    incident = dispatched(api, roles, place)
+    browser = signed_in(api, roles.worker)
+    tasks = browser.get("/console", headers=HTML).text
+    task = re.search(rf'id="task-{incident["id"]}".*?</li>', tasks, flags=re.S).group(0)
+    start_form = re.search(r'<form [^>]*data-action="start">.*?</form>', task, flags=re.S).group(0)
+    assert 'enctype="multipart/form-data"' in start_form and "处置前照片" in start_form
+    assert re.search(r'<input type="file" name="photos" accept="image/\*" multiple capture="environment" data-max="4">',
+                     start_form)
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', start_form))
+    started = browser.post(f"/console/incidents/{incident['id']}/actions", data=fields, headers=HTML,
+                           files=[("photos", ("before.png", photo("PNG", colour=(20, 20, 200)), "image/png"))],
+                           follow_redirects=False)
+    assert started.status_code == 303, started.text[:500]
+    assert started.headers["location"] == f"/console?done=start&photos=1#task-{incident['id']}"
+    assert "已开始处置，处置前照片 1 张已保存" in browser.get(started.headers["location"], headers=HTML).text
+
+    fields = form_of(browser, incident["id"], "resolve")
+    resolved = browser.post(f"/console/incidents/{incident['id']}/actions", headers=HTML, follow_redirects=False,
+                            data={**fields, "note": "已更换灯泡"},
+                            files=[("photos", ("IMG_0001.JPG", photo(gps=True), "image/jpeg")),
+                                   ("photos", ("IMG_0002.JPG", photo(colour=(30, 160, 60)), "image/jpeg"))])
+    assert resolved.status_code == 303, resolved.text[:500]
+    assert parse_qs(urlsplit(resolved.headers["location"]).query) == {"done": ["resolve"], "photos": ["2"]}
+
+    after = api.get(f"/v1/incidents/{incident['id']}", headers=ADMIN).json()
+    assert after["status"] == "resolved"
+    listed, history, _ = photo_rows(api, incident["id"])
+    assert [p["stage"] for p in listed] == ["before", "after", "after"]
+    # photos checked first, the transition written, then the photos stored with their history row
+    assert history[-4:] == ["start", "photo", "resolve", "photo"]
+    store = api.app.state.store
+    for p in listed:
+        for thumbnail in (False, True):
+            data = store.photo_bytes(p["id"], thumbnail=thumbnail)
+            image = Image.open(io.BytesIO(data))
+            assert image.format == "JPEG" and dict(image.getexif()) == {}
+            assert b"GPS" not in data and b"Exif" not in data and b"GridmapTestMake" not in data
+
+    # the page lists them, and their thumbnails load for the signed-in browser (the session cookie)
+    page = browser.get(resolved.headers["location"], headers=HTML).text
+    assert "已处置完成，处置后照片 2 张已保存" in page
+    shown = re.search(r'<div class="cs-photos" id="photos">(.*?)</div>', page, flags=re.S).group(1)
+    assert re.findall(r"<figcaption>(\w+)</figcaption>", shown) == ["处置前", "处置后"]
+    thumbnails = re.findall(r'<img src="(/v1/photos/\w+/thumbnail)"', shown)
+    assert thumbnails == [f"/v1/photos/{p['id']}/thumbnail" for p in listed]
+    for url in thumbnails:
+        served = browser.get(url)
+        assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+        assert served.content == store.photo_bytes(url.split("/")[3], thumbnail=True)
+
+
+def test_a_refused_photo_leaves_the_incident_as_it_was(api, roles, place) -> None:
+    """A text file named .jpg, a file over 8 MB, five photos, photos on an action that takes none: a 4xx page
+    saying why in Chinese; the status, version and history unchanged, no photo stored anywhere."""
+    incident = dispatched(api, roles, place)
+    browser = signed_in(api, roles.worker)
+    assert browser.post(f"/console/incidents/{incident['id']}/actions", headers=HTML,
+                        data=form_of(browser, incident["id"], "start")).status_code == 200  # 303, followed
+    before = api.get(f"/v1/incidents/{incident['id']}", headers=ADMIN).json()
+    assert before["status"] == "in_progress"
+    state = photo_rows(api, incident["id"])
+    fields = {**form_of(browser, incident["id"], "resolve"), "note": "已处理"}
+    big = b"\xff\xd8\xff" + b"\x00" * (8 << 20)  # over 8 MB: the body limit lets it through to be refused by name
+    cases = [
+        ([("photos", ("现场.jpg", "路灯已修好，这是文字不是照片".encode(), "image/jpeg"))], 422, "不是可识别的图片"),
+        ([("photos", ("ok.jpg", photo(), "image/jpeg")), ("photos", ("big.jpg", big, "image/jpeg"))], 413, "过大"),
+        ([("photos", (f"{i}.jpg", photo(), "image/jpeg")) for i in range(5)], 422, "最多上传 4 张"),
+    ]
+    for files, status, said in cases:
+        answer = browser.post(f"/console/incidents/{incident['id']}/actions", data=fields, files=files,
+                              headers=HTML)
+        assert answer.status_code == status, (said, answer.text[:300])
+        alert = re.search(r'<p class="cs-alert"[^>]*>(.*?)</p>', answer.text, flags=re.S).group(1)
+        assert said in alert and "照片未保存，事件未作更改" in alert, alert
+        assert api.get(f"/v1/incidents/{incident['id']}", headers=ADMIN).json() == before
+        assert photo_rows(api, incident["id"]) == state
+    # photos only go with 开始处置 and 处置完成
+    supervise = api.post(f"/console/incidents/{incident['id']}/actions", headers=html(roles.dispatcher),
+                         data={"action": "supervise", "version": before["version"]},
+                         files=[("photos", ("a.jpg", photo(), "image/jpeg"))])
+    assert supervise.status_code == 422 and "不能附带照片" in supervise.text
+    assert api.get(f"/v1/incidents/{incident['id']}", headers=ADMIN).json() == before
+    # an action form without photos keeps the default body limit (1 MB)
+    long = api.post(f"/console/incidents/{incident['id']}/actions", headers=html(roles.worker),
+                    data={"action": "resolve", "version": before["version"], "note": "长" * (1 << 19)})
+    assert long.status_code == 413 and "请求体过大" in long.json()["detail"]
+    assert photo_rows(api, incident["id"]) == state
+
+
+def test_a_worker_of_another_grid_cannot_add_photos_through_an_action(api, roles, place) -> None:
+    incident = dispatched(api, roles, place)
+    assert act(api, incident, "start", roles.worker).status_code == 200
+    before = api.get(f"/v1/incidents/{incident['id']}", headers=ADMIN).json()
+    state = photo_rows(api, incident["id"])
+    refused = api.post(f"/console/incidents/{incident['id']}/actions", headers=html(roles.outsider),
+                       data={"action": "resolve", "version": before["version"]},
+                       files=[("photos", ("a.jpg", photo(gps=True), "image/jpeg"))])
+    assert refused.status_code == 403 and "csrf" not in refused.text
+    assert api.post(f"/console/incidents/{incident['id']}/actions", headers=roles.outsider,
+                    data={"action": "resolve", "version": before["version"]},
+                    files=[("photos", ("a.jpg", photo(), "image/jpeg"))]).json()["error"] == "forbidden"
+    assert api.get(f"/v1/incidents/{incident['id']}", headers=ADMIN).json() == before
+    assert photo_rows(api, incident["id"]) == state

@@ -35,6 +35,10 @@ MULTIPART_PHOTO_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/open3
                                                                  ("POST", "/report")})
 """Routes whose multipart form may carry photos (Open311's media): ``body_limit_photos`` when the body is
 multipart, their own limit otherwise (a report as JSON or a urlencoded form stays small)."""
+MULTIPART_PHOTO_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("POST", re.compile(r"/console/incidents/[^/]+/actions/?")),)
+"""The same for routes whose path holds an id: the console's action forms (开始处置, 处置完成 with their
+处置前/后 photos) are multipart; a urlencoded action keeps the default limit."""
 
 
 def too_large(limit: int) -> PayloadTooLarge:
@@ -98,7 +102,8 @@ class BodyLimitMiddleware:
         method = scope["method"]
         if any(method == m and pattern.fullmatch(path) for m, pattern in PHOTO_ROUTES):
             return self.photos
-        if (method, path) in MULTIPART_PHOTO_ROUTES and _multipart(scope):
+        if _multipart(scope) and ((method, path) in MULTIPART_PHOTO_ROUTES or any(
+                method == m and pattern.fullmatch(path) for m, pattern in MULTIPART_PHOTO_PATTERNS)):
             return self.photos
         return self.routes.get((method, path), self.default)
 

@@ -9,6 +9,8 @@ worker's phone page, both made from the services every other client uses.
   (``service.history``) and photos (``gridmap.incidents.photos.list_photos``); its buttons are the workflow table's actions for its status and the actor's role
   (``workflow.allowed_actions``), labelled with the table's own labels.
 - A worker's tasks are the listing of the open incidents in their scope (``access.scope_of``), theirs first.
+- An action taken on a page is ``service.transition``; 开始处置 and 处置完成 carry the 处置前/后 photos of the
+  form (``act``), checked before the transition is written and attached through ``photos.attach_photos``.
 
 Nothing here decides who may see what (``gridmap.access``) or knows about HTTP
 (``gridmap/api/routers/console.py`` serves these).
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -28,11 +31,12 @@ import numpy as np
 from gridmap import access
 from gridmap.auth import Actor
 from gridmap.coverage.service import Coverage
-from gridmap.errors import Forbidden, NotFound
+from gridmap.errors import Forbidden, GridmapError, InvalidInput, NotFound
 from gridmap.geo import wgs84_to_gcj02
 from gridmap.incidents import photos as photo_service
 from gridmap.incidents import service
 from gridmap.incidents.categories import CATEGORIES
+from gridmap.incidents.models import TransitionRequest
 from gridmap.incidents.workflow import DONE, STATUS_LABELS, TRANSITIONS, Transition, allowed_actions
 from gridmap.store.base import Store
 
@@ -66,6 +70,8 @@ MAX_TASKS: Final = 200
 """A worker's open incidents shown at once (a grid has a handful; a community-level worker a few dozen)."""
 ACTION_LABELS: Final = {"report": "上报", "feedback": "居民评价", **{a: t.label for a, t in TRANSITIONS.items()}}
 CONFLICT: Final = "已被他人处理，请刷新"
+ACTION_PHOTO_STAGES: Final = {"start": "before", "resolve": "after"}
+"""Actions whose form takes photos, and their stage: 处置前 with 开始处置, 处置后 with 处置完成."""
 
 
 @dataclass(frozen=True)
@@ -282,8 +288,68 @@ def incident(*, store: Store, coverage: Coverage, actor: Actor, incident_id: int
 
 
 def action_view(t: Transition) -> dict[str, Any]:
+    stage = ACTION_PHOTO_STAGES.get(t.action)
     return {"action": t.action, "label": t.label, "needs_note": t.needs_note, "target": t.target,
-            "danger": t.action in ("return", "cancel", "reopen")}
+            "danger": t.action in ("return", "cancel", "reopen"), "photo_stage": stage,
+            "photo_label": photo_service.STAGES[stage] if stage else None,
+            "max_photos": photo_service.MAX_PHOTOS_PER_STAGE}
+
+
+def added_text(action: str | None, count: str | None) -> str | None:
+    """What the page says of the photos an action just stored (``photos=N`` of the redirect), or None."""
+    stage = ACTION_PHOTO_STAGES.get(action or "")
+    if stage is None or not count or not count.isdigit() or not 0 < int(count) <= photo_service.MAX_PHOTOS_PER_STAGE:
+        return None
+    return f"{photo_service.STAGES[stage]}照片 {int(count)} 张已保存"
+
+
+@dataclass(frozen=True)
+class Acted:
+    """What ``act`` did: the incident as the actor now reads it, the photos added, and why photos that came
+    with the form were not kept after all (only when another upload filled the stage in between)."""
+
+    incident: dict[str, Any]
+    photos: list[dict[str, Any]]
+    photo_error: str | None = None
+
+
+def act(*, store: Store, coverage: Coverage, incident_id: int, actor: Actor, request: TransitionRequest,
+        if_match: int, files: Sequence[photo_service.Upload] = (), now: datetime | None = None) -> Acted:
+    """An action from a console form, with the photos of its stage (``ACTION_PHOTO_STAGES``).
+
+    Photos are checked before the transition is written, so a refused photo leaves the incident as it was:
+    who may add them (``access.check_photo_add``), every file (``photos.prepare_photos``: JPEG, PNG or HEIC,
+    size, pixels, at most 4) and the room left at the stage. Then ``service.transition`` (role, scope, the
+    page's version, status), then ``photos.attach_photos``: the API's own checks and cleaning, in the new
+    status (which takes these stages: ``photos.STAGE_STATUSES``). Errors are ``gridmap.errors`` (Chinese);
+    once the transition is written, a refusal of the photos (another upload filled the stage meanwhile)
+    is returned in ``photo_error``, not raised, since the action itself was done."""
+    stage = ACTION_PHOTO_STAGES.get(request.action)
+    if files:
+        if stage is None:
+            label = TRANSITIONS[request.action].label if request.action in TRANSITIONS else request.action
+            raise InvalidInput(f"“{label}”不能附带照片（照片随开始处置、处置完成上传）")
+        record = store.get_incident(incident_id)
+        if record is None:
+            raise NotFound(f"事件 {incident_id} 不存在")
+        access.check_photo_add(actor, coverage, record, stage, as_reporter=False, reported_by_actor=False,
+                               within_window=False)
+        prepared = photo_service.prepare_photos(files, stage)
+        kept = sum(1 for p in store.incident_photos([incident_id]) if p["stage"] == stage)
+        room = photo_service.MAX_PHOTOS_PER_STAGE - kept
+        if len(prepared.photos) > room:
+            raise InvalidInput(f"{photo_service.STAGES[stage]}照片最多 {photo_service.MAX_PHOTOS_PER_STAGE} 张："
+                               f"已有 {kept} 张，还可上传 {max(0, room)} 张")
+    view = service.transition(store=store, coverage=coverage, incident_id=incident_id, actor=actor,
+                              request=request, if_match=if_match, now=now)
+    if not files or stage is None:
+        return Acted(view, [])
+    try:
+        added = photo_service.attach_photos(store=store, coverage=coverage, incident_id=incident_id, files=files,
+                                            stage=stage, actor=actor, now=now)
+    except GridmapError as exc:
+        return Acted(view, [], exc.message)
+    return Acted(view, added)
 
 
 def navigation(lon: float, lat: float, label: str) -> dict[str, str]:

@@ -7,7 +7,8 @@ session cookie of ``/login`` (or a Bearer token). Forms post without script: the
 ``csrf`` (or the ``X-CSRF-Token`` header), checked as ``get_actor`` checks it, and a form from another site (its
 ``Origin``) is refused. A transition goes through ``service.transition`` with the version the page was drawn
 from as its If-Match: when someone else changed the incident first, the page says so (409, ``CONFLICT``) and
-nothing is written.
+nothing is written. 开始处置 and 处置完成 forms are multipart and carry 处置前/后 photos (``photos``), checked
+before the transition is written (``console.act``); their body limit is the photo routes' (``limits.py``).
 """
 
 from __future__ import annotations
@@ -15,15 +16,23 @@ from __future__ import annotations
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import parse_qsl, quote, urlencode
 
-from fastapi import APIRouter, FastAPI, Form, Header, Query, Request
+from fastapi import APIRouter, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from gridmap.access import check_console
 from gridmap.api.deps import ActorDep, RowId, actor_of, coverage_of
+from gridmap.api.routers.photos import read_uploads
 from gridmap.api.routers.session import _same_origin
 from gridmap.auth import Actor
-from gridmap.errors import Conflict, Forbidden, InvalidInput, PreconditionFailed, Unauthorized
+from gridmap.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    PayloadTooLarge,
+    PreconditionFailed,
+    Unauthorized,
+)
 from gridmap.incidents import service
 from gridmap.incidents.models import IncidentCreate, TransitionRequest
 from gridmap.incidents.workflow import TRANSITIONS
@@ -154,6 +163,7 @@ async def console_page(
         common["config"]["focus"] = page["focus"]
         done = request.query_params.get("done")
         return _page(render("console_worker.html", **common, **page, done=TRANSITIONS.get(done or ""),
+                            added=console.added_text(done, request.query_params.get("photos")),
                             reported=request.query_params.get("reported")))
     filters = _filters(queue, category, community, grid, period, overdue, order, offset)
     model = await run_in_threadpool(lambda: console.queue(store=state.store, coverage=coverage, actor=actor,
@@ -196,13 +206,15 @@ async def incident_page(
     request: Request, incident_id: RowId, actor: ActorDep,
     back: Annotated[str | None, Query(max_length=2000, description="返回队列时的筛选条件（查询串）")] = None,
     done: Annotated[str | None, Query(max_length=20, description="刚完成的操作（页面提示）")] = None,
+    photos: Annotated[int | None, Query(ge=0, le=100, description="刚随操作保存的照片张数（页面提示）")] = None,
 ) -> Response:
     refused = _refusal(request, actor)
     if refused is not None:
         return refused
     check_assets(request.app.state.settings.map_assets)
     try:
-        return await _incident_response(request, actor, incident_id, back=back, done=done)
+        return await _incident_response(request, actor, incident_id, back=back, done=done,
+                                        added=console.added_text(done, str(photos) if photos else None))
     except Forbidden as exc:
         if not _wants_html(request):
             raise
@@ -211,7 +223,8 @@ async def incident_page(
 
 async def _incident_response(request: Request, actor: Actor, incident_id: int, *, back: str | None = None,
                              done: str | None = None, error: str | None = None, conflict: bool = False,
-                             status_code: int = 200, form: dict[str, Any] | None = None) -> Response:
+                             status_code: int = 200, form: dict[str, Any] | None = None,
+                             added: str | None = None) -> Response:
     state, coverage = request.app.state, coverage_of(request)
     model = await run_in_threadpool(lambda: console.incident(store=state.store, coverage=coverage, actor=actor,
                                                              incident_id=incident_id))
@@ -221,7 +234,7 @@ async def _incident_response(request: Request, actor: Actor, incident_id: int, *
     common["config"]["mode"] = "incident"
     common["config"]["incident"] = {"id": view["id"], "lon": view["location"]["lon"], "lat": view["location"]["lat"]}
     html = render("console_incident.html", **common, **model, it=view, back=_back(back), done=TRANSITIONS.get(done or ""),
-                  error=error, conflict=conflict, form=form or {})
+                  error=error, conflict=conflict, form=form or {}, added=added)
     return _page(html, status_code)
 
 
@@ -246,9 +259,12 @@ async def form_actor(request: Request, authorization: str | None, csrf: str) -> 
 @router.post("/incidents/{incident_id}/actions", status_code=303, response_class=HTMLResponse,
              responses={**SIGN_IN, 404: {"description": "事件不存在"},
                         409: {"description": "已被他人处理（版本不一致）：页面提示刷新，未写入"},
-                        422: {"description": "该操作需要填写原因，或当前状态不能执行：页面提示"}},
+                        413: {"description": "照片过大（每张最多 8 MB）：页面提示，未写入"},
+                        422: {"description": "该操作需要填写原因，当前状态不能执行，或照片不是 JPEG、PNG、HEIC："
+                                              "页面提示，未写入"}},
              summary="执行流转（表单）：受理、派遣、开始处置、处置完成、核查通过、结案、退回、作废、重新派遣、督办；"
-                     "version 为页面显示时的版本（If-Match），不一致时不写入")
+                     "version 为页面显示时的版本（If-Match），不一致时不写入；开始处置、处置完成可附处置前/后照片"
+                     "（multipart，先查验照片，再写入流转）")
 async def incident_action(
     request: Request,
     incident_id: RowId,
@@ -260,6 +276,8 @@ async def incident_action(
     after: Annotated[Literal["incident", "tasks"], Form(description="完成后回到：incident 事件页，tasks 我的任务")] = "incident",
     back: Annotated[str, Form(max_length=2000, description="事件页“返回”的筛选条件")] = "",
     csrf: Annotated[str, Form(max_length=200, description="页面给出的 CSRF 令牌（会话登录时必填）")] = "",
+    photos: Annotated[list[UploadFile], File(description="开始处置时的处置前照片、处置完成时的处置后照片（multipart，"
+                                                         "可重复，最多 4 张，JPEG、PNG 或 HEIC，每张最多 8 MB）")] = [],  # noqa: B006
     authorization: Annotated[str | None, Header(description="Bearer <token>；浏览器用登录会话")] = None,
 ) -> Response:
     actor = await form_actor(request, authorization, csrf)
@@ -270,10 +288,11 @@ async def incident_action(
     body = TransitionRequest(action=action, note=note.strip() or None, assignee=assignee or None,
                              merge_into=merge_into if action == "cancel" else None)
     form = {"action": action, "note": note, "assignee": assignee}
+    files = [f for f in await read_uploads(photos) if f[0] or f[1]]  # an empty file field is no photo
     try:
-        await run_in_threadpool(lambda: service.transition(store=state.store, coverage=coverage,
-                                                           incident_id=incident_id, actor=actor, request=body,
-                                                           if_match=version))
+        acted = await run_in_threadpool(lambda: console.act(store=state.store, coverage=coverage,
+                                                            incident_id=incident_id, actor=actor, request=body,
+                                                            if_match=version, files=files))
     except Forbidden as exc:
         if not _wants_html(request):
             raise
@@ -281,13 +300,19 @@ async def incident_action(
     except (PreconditionFailed, Conflict):
         return await _incident_response(request, actor, incident_id, back=back, error=console.CONFLICT,
                                         conflict=True, status_code=409, form=form)
-    except InvalidInput as exc:
-        return await _incident_response(request, actor, incident_id, back=back, error=exc.message,
-                                        status_code=422, form=form)
+    except (InvalidInput, PayloadTooLarge) as exc:
+        error = f"{exc.message}。照片未保存，事件未作更改。" if files else exc.message
+        return await _incident_response(request, actor, incident_id, back=back, error=error,
+                                        status_code=exc.status_code, form=form)
+    if acted.photo_error:
+        return await _incident_response(request, actor, incident_id, back=back, status_code=409,
+                                        error=f"已{TRANSITIONS[action].label}，但照片未保存：{acted.photo_error}")
+    added = {"photos": len(acted.photos)} if acted.photos else {}
     if after == "tasks":
-        target = f"/console?done={quote(action)}#task-{incident_id}"
+        target = f"/console?{urlencode({'done': action, **added})}#task-{incident_id}"
     else:
-        target = f"/console/incidents/{incident_id}?" + urlencode({"done": action, **({"back": back} if back else {})})
+        target = f"/console/incidents/{incident_id}?" + urlencode({"done": action, **added,
+                                                                   **({"back": back} if back else {})})
     return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
 

@@ -25,6 +25,55 @@
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
 
+  // photos on an action's form (开始处置: 处置前, 处置完成: 处置后) ---------------------------------------------
+  // A phone's camera (capture) takes one photo per field: once a field holds photos, another empty one is
+  // offered, up to the form's limit; more than the limit is said before anything is sent. The server checks
+  // the same again (gridmap.web.console.act).
+
+  function photoFields(form) { return $all('input[type=file][name=photos]', form); }
+  function photoCount(form) {
+    return photoFields(form).reduce(function (n, f) { return n + (f.files ? f.files.length : 0); }, 0);
+  }
+  document.addEventListener("change", function (e) {
+    var input = e.target;
+    if (!input.matches || !input.matches('form.cs-action input[type=file][name=photos]')) return;
+    var form = input.form, max = parseInt(input.getAttribute("data-max"), 10) || 4, n = photoCount(form);
+    var label = input.closest("label"), note = $(".cs-photo-note", form);
+    if (!note) {
+      note = document.createElement("span");
+      note.className = "cs-photo-note";
+      label.parentNode.insertBefore(note, label.nextSibling);
+    }
+    note.textContent = n > max ? "最多 " + max + " 张，已选 " + n + " 张，请去掉一些" : (n ? "已选 " + n + " 张" : "");
+    note.classList.toggle("cs-red-text", n > max);
+    var empty = photoFields(form).filter(function (f) { return !f.files || !f.files.length; });
+    if (n > 0 && n < max && !empty.length) {
+      var more = input.cloneNode(false);
+      more.value = "";
+      var wrap = document.createElement("label");
+      wrap.className = "cs-photo-field";
+      wrap.appendChild(document.createTextNode("再加照片"));
+      wrap.appendChild(more);
+      var last = photoFields(form).pop().closest("label");
+      last.parentNode.insertBefore(wrap, last.nextSibling);
+    }
+  });
+  document.addEventListener("submit", function (e) {
+    var form = e.target, fields = photoFields(form);
+    if (!fields.length) return;
+    var max = parseInt(fields[0].getAttribute("data-max"), 10) || 4;
+    if (photoCount(form) > max) {
+      e.preventDefault();
+      $(".cs-photo-note", form).textContent = "最多 " + max + " 张照片，请去掉一些再提交";
+    }
+  }, true);
+
+  /** Whether a form in ``root`` holds something typed or chosen: a refresh would throw it away. */
+  function busy(root) {
+    return $all("textarea", root).some(function (t) { return t.value; }) ||
+      $all("input[type=file]", root).some(function (f) { return f.files && f.files.length; });
+  }
+
   // the map ------------------------------------------------------------------------------------------------
 
   var view = null;   // {map, info}
@@ -106,7 +155,7 @@
     api.tileQuery = q;
   }
 
-  function poll(onChange) {
+  function poll(onChange, onTick) {
     setInterval(function () {
       if (document.hidden) return;
       fetch("/console/revision", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
@@ -114,6 +163,7 @@
       }).then(function (d) {
         api.polls += 1;
         if (d && d.revision !== api.revision) { api.revision = d.revision; onChange(); }
+        else if (onTick) onTick();
       }).catch(function () {});
     }, cfg.poll_ms || 5000);
   }
@@ -387,15 +437,18 @@
     });
     showPatrol();
 
-    var panel = $("#tasks-panel");
-    poll(function () {
+    var panel = $("#tasks-panel"), pending = false;
+    function refresh() {
+      if (busy(panel)) { pending = true; return; }   // a note or photos on a task's form: refresh later
+      pending = false;
       fragment("").then(function (html) {
         panel.innerHTML = html;
         api.refreshes += 1;
         distances();
         if (view) setIncidents(view.info.incidentQuery || {});
       }).catch(function () {});
-    });
+    }
+    poll(refresh, function () { if (pending) refresh(); });
     api.distances = distances;
     api.located = located;
   }
