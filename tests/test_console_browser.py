@@ -3,21 +3,26 @@
 
 A dispatcher signs in, sees a new report arrive without a reload, filters the queue, selects incidents on
 the list and on the map (each selects in the other), then 受理 and 派遣 one on its page; a grid worker on a
-390 × 844 page sees the task with the distance from where they stand and starts it. Each step is checked
+390 × 844 page sees the task with the distance from where they stand and starts it, walks a patrol (the
+browser's position moved by the test) that the page registers, and finishes the task with a photo whose
+thumbnail then loads on the incident's page. Each step is checked
 through the API as well. Screenshots land in tests/artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pyproj
 import pytest
 import shapely
 from browsers import ARGS, CHROMIUM, Offline
+from PIL import Image
 from servers import serving
 from stores import open_test_store
 
@@ -163,7 +168,7 @@ def test_a_dispatcher_sees_a_new_report_filters_selects_and_dispatches(served, b
     o.close()
 
 
-def test_a_worker_on_a_phone_sees_the_task_and_starts_it(served, browser) -> None:
+def test_a_worker_on_a_phone_starts_a_task_patrols_and_finishes_it_with_a_photo(served, browser) -> None:
     base, lon, lat = served["base"], served["lon"], served["lat"]
     task = report(base, lon, lat, category="infra.road")
     advance(base, task, "accept")
@@ -187,5 +192,48 @@ def test_a_worker_on_a_phone_sees_the_task_and_starts_it(served, browser) -> Non
     assert incident(base, task)["status"] == "in_progress"
     assert page.locator(f"#task-{task} form[data-action=resolve]").count() == 1
     o.shot("console_worker_started")
+
+    # a patrol: the page records the track from the browser's positions and posts it to /v1/patrols when it ends
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    patrols = f"{base}/v1/workers/{served['worker_code']}/patrols"
+    counted = httpx.get(patrols, headers=admin).json()
+    page.click("#patrol-start")
+    wait_js(page, "window.gridmapConsole.patrol && window.gridmapConsole.patrol.points.length === 1")
+    page.context.set_geolocation({"latitude": lat + 0.001, "longitude": lon + 0.002, "accuracy": 10})
+    wait_js(page, "window.gridmapConsole.patrol.points.length === 2")
+    track = page.evaluate("window.gridmapConsole.patrol.points")
+    page.click("#patrol-end")
+    wait_js(page, "!!window.gridmapConsole.lastPatrol")
+    assert "已登记巡查" in page.locator("#patrol-state").inner_text()
+    walked = pyproj.Geod(ellps="WGS84").line_length([p[0] for p in track], [p[1] for p in track])
+    assert 100 < walked < 120  # 0.001° of latitude is about 111 m
+    now = httpx.get(patrols, headers=admin).json()
+    assert now["total"] == counted["total"] + 1
+    assert now["distance_m"] == pytest.approx(counted["distance_m"] + walked, abs=0.2)
+    assert page.evaluate("window.gridmapConsole.lastPatrol.id") in [p["id"] for p in now["items"]]
+
+    # 处置完成 with a photo from the task's form; its thumbnail then loads on the incident's page
+    form = card.locator("form[data-action=resolve]")
+    form.locator("textarea[name=note]").fill("已修补路面")
+    form.locator("input[name=photos]").set_input_files(
+        {"name": "after.jpg", "mimeType": "image/jpeg", "buffer": _photo()})
+    assert form.locator("input[name=photos]").count() == 2  # a camera takes one at a time: another field
+    assert "已选 1 张" in form.locator(".cs-photo-note").inner_text()
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(lambda url: "done=resolve" in url)
+    assert "处置后照片 1 张已保存" in page.locator(".cs-done").inner_text()
+    assert incident(base, task)["status"] == "resolved"
+    listed = httpx.get(f"{base}/v1/incidents/{task}/photos", headers=admin).json()
+    assert [p["stage"] for p in listed] == ["after"]
+    page.goto(f"{base}/console/incidents/{task}")
+    wait_js(page, "Array.from(document.querySelectorAll('#photos img')).every(i => i.complete && i.naturalWidth > 0)")
+    assert page.locator("#photos img").count() == 1
+    o.shot("console_worker_photos")
     o.check_offline()
     o.close()
+
+
+def _photo() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (400, 300), (40, 120, 200)).save(out, "JPEG")
+    return out.getvalue()
