@@ -561,6 +561,27 @@ ROWS += [
         lambda w: {"data": {"category": "infra.sign", "description": "路牌倒了", "lon": "110.7693", "lat": "35.1425"}}),
 ]
 
+
+def _console_photo_action(w: World) -> dict[str, Any]:
+    """开始处置 with a 处置前 photo through the page's form (multipart), on a report of its own for each role,
+    dispatched to the grid's worker: the photo is checked before the transition, as who may act decides."""
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    lon, lat = _point_inside(w.client.app.state.coverage.get().grids.set_index("code").loc[w.grid_code])
+    incident_id = _plant(w.client, lon, lat, "sanitation.cleaning")["id"]
+    _advance(w.client, incident_id, ("accept",))
+    version = w.client.get(f"/v1/incidents/{incident_id}", headers=admin).json()["version"]
+    done = w.client.post(f"/v1/incidents/{incident_id}/transitions", headers={**admin, "If-Match": f'"{version}"'},
+                         json={"action": "dispatch", "assignee": w.codes["worker"]})
+    assert done.status_code == 200, done.text
+    return {"path_params": {"incident_id": incident_id}, "data": {"action": "start", "version": version + 1},
+            "files": [("photos", ("before.jpg", _jpeg(), "image/jpeg"))]}
+
+
+ROWS += [  # the same route as above, with photos: 303 to the page, followed
+    Row("POST", "/console/incidents/{incident_id}/actions",
+        staff(200, readers=("worker", "mate", "community", "dispatcher", "admin")), _console_photo_action),
+]
+
 # the residents' pages, issue #15 §3: public, no sign-in; a report goes through the public intake (the form
 # acts as the public whoever is signed in) and lands on its status page; /status reads with the 回执码 alone
 
