@@ -135,7 +135,7 @@ def test_a_dispatcher_sees_a_new_report_filters_selects_and_dispatches(served, b
     # list -> map: a click on a row selects it and brings the map to it
     page.click(f"#item-{first} .cs-item-body")
     assert page.evaluate("window.gridmapConsole.selected") == str(first)
-    assert page.evaluate("window.gridmapConsole.map.getZoom()") >= 17
+    wait_js(page, "window.gridmapConsole.map.getZoom() >= 17", 10)  # the map flies there (an animation)
     # map -> list: a click on the other report's point selects its row
     wait_js(page, "window.gridmap.tiles.settled() && window.gridmap.tiles.visible('incidents').features >= 2")
     point = page.evaluate(f"(() => {{ const p = window.gridmapConsole.map.latLngToContainerPoint([{lat}, {lon + 0.0008}]);"

@@ -550,3 +550,28 @@ def test_a_worker_of_another_grid_cannot_add_photos_through_an_action(api, roles
                     files=[("photos", ("a.jpg", photo(), "image/jpeg"))]).json()["error"] == "forbidden"
     assert api.get(f"/v1/incidents/{incident['id']}", headers=ADMIN).json() == before
     assert photo_rows(api, incident["id"]) == state
+
+
+def test_a_patrol_finding_carries_its_photos_without_their_location(api, roles, place) -> None:
+    """未呼先应 with a photo: the finding is an incident with its 上报 photo, stored without the EXIF GPS;
+    a file that is no photo refuses the whole finding (no incident, the form kept)."""
+    from gridmap.store.base import IncidentQuery
+
+    def count() -> int:
+        return api.app.state.store.query_incidents(IncidentQuery(), limit=0)[1]
+
+    before = count()
+    refused = api.post("/console/findings", headers=html(roles.worker),
+                       data={"category": "infra.sign", "description": "路牌被撞歪", "lon": place.lon, "lat": place.lat},
+                       files=[("photos", ("现场.jpg", b"not a photo at all", "image/jpeg"))])
+    assert refused.status_code == 422 and "路牌被撞歪" in refused.text
+    assert count() == before
+    answer = api.post("/console/findings", headers=html(roles.worker), follow_redirects=False,
+                      data={"category": "infra.sign", "description": "路牌被撞歪", "lon": place.lon, "lat": place.lat},
+                      files=[("photos", ("现场.jpg", photo(gps=True), "image/jpeg"))])
+    assert answer.status_code == 303, answer.text[:300]
+    new_id = int(parse_qs(urlsplit(answer.headers["location"]).query)["reported"][0])
+    listed = api.get(f"/v1/incidents/{new_id}/photos", headers=ADMIN).json()
+    assert [p["stage"] for p in listed] == ["intake"]
+    data = api.app.state.store.photo_bytes(listed[0]["id"], thumbnail=False)
+    assert b"GPS" not in data and b"Exif" not in data and b"GridmapTestMake" not in data

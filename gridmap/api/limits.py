@@ -32,7 +32,7 @@ ROUTE_LIMITS: dict[tuple[str, str], str] = {
 PHOTO_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (("POST", re.compile(r"/v1/incidents/[^/]+/photos/?")),)
 """Routes that take photos (``body_limit_photos``), by method and a pattern of the path (it holds an id)."""
 MULTIPART_PHOTO_ROUTES: frozenset[tuple[str, str]] = frozenset({("POST", "/open311/v2/requests.json"),
-                                                                 ("POST", "/report")})
+                                                                 ("POST", "/report"), ("POST", "/console/findings")})
 """Routes whose multipart form may carry photos (Open311's media): ``body_limit_photos`` when the body is
 multipart, their own limit otherwise (a report as JSON or a urlencoded form stays small)."""
 MULTIPART_PHOTO_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (

@@ -400,4 +400,5 @@ def worker_page(*, store: Store, coverage: Coverage, actor: Actor, now: datetime
                    "population": int(buildings["population"].sum())},
         "contacts": contacts,
         "categories": categories(),
+        "finding_photos": {"photo_label": "现场", "max_photos": photo_service.MAX_PHOTOS_PER_STAGE},
     }

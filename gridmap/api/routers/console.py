@@ -33,6 +33,7 @@ from gridmap.errors import (
     PreconditionFailed,
     Unauthorized,
 )
+from gridmap.incidents import photos as photo_service
 from gridmap.incidents import service
 from gridmap.incidents.models import IncidentCreate, TransitionRequest
 from gridmap.incidents.workflow import TRANSITIONS
@@ -328,6 +329,7 @@ async def finding(
     csrf: Annotated[str, Form(max_length=200)] = "",
     authorization: Annotated[str | None, Header(description="Bearer <token>；浏览器用登录会话")] = None,
     idempotency_key: Annotated[str | None, Form(max_length=200, description="重发时用同一个键：不会重复上报")] = None,
+    photos: Annotated[list[UploadFile], File(description="现场照片（multipart，最多 4 张；可选）")] = [],  # noqa: B006
 ) -> Response:
     actor = await form_actor(request, authorization, csrf)
     if actor.role == "public" and _wants_html(request):
@@ -337,16 +339,24 @@ async def finding(
         raise Forbidden("巡查发现由网格员在“我的任务”页面上报；指挥中心请用上报接口登记来电")
     state, coverage, settings = request.app.state, coverage_of(request), request.app.state.settings
     body = IncidentCreate(category=category, description=description, lon=lon, lat=lat)
-    try:
-        view, _ = await run_in_threadpool(lambda: service.intake(
+    files = [f for f in await read_uploads(photos) if f[0] or f[1]]  # an empty file field is no photo
+    try:  # the photos are checked and cleaned first: a bad file refuses the whole finding
+        prepared = await run_in_threadpool(photo_service.prepare_photos, files, "intake") if files else None
+        view, created = await run_in_threadpool(lambda: service.intake(
             store=state.store, coverage=coverage, body=body, actor=actor, idempotency_key=idempotency_key,
             idempotency_scope=actor.label, service_area_margin_m=settings.service_area_margin_m))
-    except InvalidInput as exc:
+        if prepared is not None and created:  # a resent form (same key) has its photos from the first time
+            await run_in_threadpool(lambda: photo_service.store_photos(
+                store=state.store, coverage=coverage, incident_id=view["id"], prepared=prepared, actor=actor))
+    except (InvalidInput, PayloadTooLarge) as exc:
         common = _common(request, actor)
         page = await run_in_threadpool(lambda: console.worker_page(store=state.store, coverage=coverage, actor=actor))
         form = {"category": category, "description": description, "lon": lon, "lat": lat}
-        return _page(render("console_worker.html", **common, **page, finding_error=exc.message, finding=form), 422)
-    return RedirectResponse(f"/console?reported={view['id']}", status_code=303, headers={"Cache-Control": "no-store"})
+        return _page(render("console_worker.html", **common, **page, finding_error=exc.message, finding=form),
+                     exc.status_code)
+    added = f"&photos={len(prepared.photos)}" if prepared is not None and created else ""
+    return RedirectResponse(f"/console?reported={view['id']}{added}", status_code=303,
+                            headers={"Cache-Control": "no-store"})
 
 
 def register(app: FastAPI, settings: Settings) -> None:
