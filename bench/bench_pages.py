@@ -53,10 +53,10 @@ import httpx
 ROOT: Final = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gridmap import auth  # noqa: E402
-from gridmap.bootstrap import load_sample  # noqa: E402
-from gridmap.settings import SAMPLE_PACKAGE  # noqa: E402
-from gridmap.store import GeoPackageStore  # noqa: E402
+from gridmap import auth
+from gridmap.bootstrap import load_sample
+from gridmap.settings import SAMPLE_PACKAGE
+from gridmap.store import GeoPackageStore
 
 CHROMIUM: Final = "/usr/bin/chromium"
 ARGS: Final = ["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
