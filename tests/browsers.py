@@ -71,3 +71,21 @@ class Offline:
 
     def close(self) -> None:
         self.page.close()
+
+
+def wait_js(page, expression: str, timeout_s: float = 20.0) -> None:
+    """Until ``expression`` is true in the page: polled from here, as the pages' Content-Security-Policy
+    (``script-src 'self'``, no eval) does not let Playwright's ``wait_for_function`` evaluate it in the page."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout_s:g} s: {expression}"
+        page.wait_for_timeout(50)
+
+
+def sign_in_console(o: Offline, base: str, token: str) -> None:
+    """The real /login page, coming back to /console as a browser sent there would."""
+    o.page.goto(f"{base}/login?next=%2Fconsole")
+    o.page.fill("input[name=token]", token)
+    o.page.click("button[type=submit]")
+    o.page.wait_for_url(f"{base}/console")
+    wait_js(o.page, "!!(window.gridmap && window.gridmap.ready)")

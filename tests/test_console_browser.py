@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import httpx
 import pyproj
 import pytest
 import shapely
-from browsers import ARGS, CHROMIUM, Offline
+from browsers import ARGS, CHROMIUM, Offline, sign_in_console, wait_js
 from PIL import Image
 from servers import serving
 from stores import open_test_store
@@ -66,24 +65,6 @@ def browser() -> Iterator:
         b.close()
 
 
-def wait_js(page, expression: str, timeout_s: float = 20.0) -> None:
-    """Until ``expression`` is true in the page: polled from here, as the pages' Content-Security-Policy
-    (``script-src 'self'``, no eval) does not let Playwright's ``wait_for_function`` evaluate it in the page."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"still false after {timeout_s:g} s: {expression}"
-        page.wait_for_timeout(100)
-
-
-def sign_in(o: Offline, base: str, token: str) -> None:
-    """The real /login page, coming back to /console as a browser sent there would."""
-    o.page.goto(f"{base}/login?next=%2Fconsole")
-    o.page.fill("input[name=token]", token)
-    o.page.click("button[type=submit]")
-    o.page.wait_for_url(f"{base}/console")
-    wait_js(o.page, "!!(window.gridmap && window.gridmap.ready)")
-
-
 def report(base: str, lon: float, lat: float, category: str = "infra.streetlight") -> int:
     answer = httpx.post(f"{base}/v1/incidents", json={"category": category, "description": "路灯不亮，晚上很黑",
                                                      "lon": lon, "lat": lat, "reporter": {"name": "路秀绒"}})
@@ -106,7 +87,7 @@ def test_a_dispatcher_sees_a_new_report_filters_selects_and_dispatches(served, b
     base, lon, lat = served["base"], served["lon"], served["lat"]
     o = Offline(browser, width=1400, height=900)
     page = o.page
-    sign_in(o, base, served["dispatcher"])
+    sign_in_console(o, base, served["dispatcher"])
     assert page.locator(".cs-tab.cs-active").inner_text().startswith("待受理")
     waiting = int(page.locator('[data-count="intake"]').inner_text())
     page.evaluate("window.__notReloaded = true")
@@ -177,7 +158,7 @@ def test_a_worker_on_a_phone_starts_a_task_patrols_and_finishes_it_with_a_photo(
     o.page.context.grant_permissions(["geolocation"], origin=base)
     o.page.context.set_geolocation({"latitude": lat, "longitude": lon + 0.002, "accuracy": 10})
     page = o.page
-    sign_in(o, base, served["worker"])
+    sign_in_console(o, base, served["worker"])
     card = page.locator(f"#task-{task}")
     assert "我负责" in card.inner_text() and "派遣" in card.inner_text()
     wait_js(page, f"document.querySelector('#task-{task} [data-distance]').textContent.includes('米')")

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from collections.abc import Iterator
 from urllib.parse import unquote, urlparse
 
 import httpx
 import pytest
 import shapely
-from browsers import ARGS, CHROMIUM, LOCAL_HOSTS, TILE_HOSTS, Offline
+from browsers import ARGS, CHROMIUM, LOCAL_HOSTS, TILE_HOSTS, Offline, sign_in_console, wait_js
 from PIL import Image
 from servers import serving
 from stores import open_test_store
@@ -96,24 +95,6 @@ class Watched(Offline):
         assert all(any(h in (urlparse(u).hostname or "") for h in TILE_HOSTS) for u in outside), outside
 
 
-def until(page, expression: str, timeout_s: float = 20.0) -> None:
-    """Until ``expression`` is true in the page, polled from here: the pages' Content-Security-Policy (no eval)
-    refuses Playwright's ``wait_for_function``."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"still false after {timeout_s:g} s: {expression}"
-        page.wait_for_timeout(50)
-
-
-def sign_in(o: Offline, base: str, token: str) -> None:
-    """The real /login page, coming back to /console as a browser sent there would."""
-    o.page.goto(f"{base}/login?next=%2Fconsole")
-    o.page.fill("input[name=token]", token)
-    o.page.click("button[type=submit]")
-    o.page.wait_for_url(f"{base}/console")
-    until(o.page, "!!(window.gridmap && window.gridmap.ready)")
-
-
 def tap_map(page, lon: float, lat: float, zoom: int | None = 17) -> None:
     """A click on the page's map where the point (WGS84; the default basemap is not shifted) is drawn."""
     the_map = "(window.gridmapConsole && window.gridmapConsole.map) || window.gridmap.map"
@@ -172,7 +153,7 @@ def test_report_dispatch_handle_verify_close_and_rate(served, browser) -> None:
     pages.append(resident)
     page = resident.page
     page.goto(f"{base}/report")
-    until(page, "window.gridmap && window.gridmap.ready === true")
+    wait_js(page, "window.gridmap && window.gridmap.ready === true")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     resident.shot("loop_report_form")
     page.select_option("#category", "infra.streetlight")
@@ -203,22 +184,22 @@ def test_report_dispatch_handle_verify_close_and_rate(served, browser) -> None:
     desk = Watched(browser, **DESK)
     pages.append(desk)
     page = desk.page
-    sign_in(desk, base, served["dispatcher"])
+    sign_in_console(desk, base, served["dispatcher"])
     assert page.locator(".cs-tab.cs-active").inner_text().startswith("待受理")
     row = page.locator(f"#item-{incident_id}")
     assert "路灯" in row.inner_text()  # the category, as the queue lists it
     desk.shot("loop_console_queue")
     page.evaluate("([lat, lon]) => window.gridmapConsole.map.setView([lat, lon], 18, {animate: false})",
                   [spot.y, spot.x])
-    until(page, "window.gridmap.tiles.settled() && window.gridmap.tiles.visible('incidents').features >= 1")
+    wait_js(page, "window.gridmap.tiles.settled() && window.gridmap.tiles.visible('incidents').features >= 1")
     tap_map(page, spot.x, spot.y, zoom=None)
-    until(page, f"window.gridmapConsole.selected === '{incident_id}'", 5)
+    wait_js(page, f"window.gridmapConsole.selected === '{incident_id}'", 5)
     assert "cs-selected" in row.get_attribute("class")
     assert page.evaluate("window.gridmap.popup.properties.id") == str(incident_id)
     desk.shot("loop_console_selected")
 
     page.click(f"#item-{incident_id} a.cs-open")
-    until(page, "!!(window.gridmap && window.gridmap.ready)")
+    wait_js(page, "!!(window.gridmap && window.gridmap.ready)")
     assert page.locator("#photos img").count() >= 1  # the resident's photo, to those who may see it
     desk.shot("loop_incident")
     click_action(desk, "accept")
@@ -236,10 +217,10 @@ def test_report_dispatch_handle_verify_close_and_rate(served, browser) -> None:
     page = worker.page
     page.context.grant_permissions(["geolocation"], origin=base)
     page.context.set_geolocation({"latitude": spot.y, "longitude": spot.x + 0.001, "accuracy": 10})
-    sign_in(worker, base, served["worker"])
+    sign_in_console(worker, base, served["worker"])
     card = page.locator(f"#task-{incident_id}")
     assert "我负责" in card.inner_text() and "派遣" in card.inner_text()
-    until(page, f"document.querySelector('#task-{incident_id} [data-distance]').textContent.includes('米')")
+    wait_js(page, f"document.querySelector('#task-{incident_id} [data-distance]').textContent.includes('米')")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     worker.shot("loop_worker_tasks")
     click_action(worker, "start", f"#task-{incident_id}")
@@ -259,7 +240,7 @@ def test_report_dispatch_handle_verify_close_and_rate(served, browser) -> None:
     # 4. the dispatcher verifies and closes -------------------------------------------------------------------
     page = desk.page
     page.goto(f"{base}/console/incidents/{incident_id}")
-    until(page, "!!(window.gridmap && window.gridmap.ready)")
+    wait_js(page, "!!(window.gridmap && window.gridmap.ready)")
     assert page.locator("#photos img").count() >= 2  # 处置后 beside the resident's
     desk.shot("loop_incident_resolved")
     click_action(desk, "verify")
